@@ -1,0 +1,33 @@
+/* Server configuration, read from CLASSMENT_* environment variables. A bad value is reported
+ * naming the variable, and start-up stops. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/log.h"
+
+struct config {
+    char *listen_host;       /* CLASSMENT_LISTEN host part; default 127.0.0.1 */
+    int listen_port;         /* CLASSMENT_LISTEN port part; default 8080 */
+    char *db_conninfo;       /* CLASSMENT_DB; default "dbname=classment" */
+    int db_pool_size;        /* CLASSMENT_DB_POOL; default 4, 1..64 */
+    char *sms_outbox;        /* CLASSMENT_SMS_OUTBOX; NULL when unset */
+    enum log_level log_level;/* CLASSMENT_LOG; default info */
+    char *tls_cert;          /* CLASSMENT_TLS_CERT; both or neither with tls_key */
+    char *tls_key;           /* CLASSMENT_TLS_KEY */
+    char *sql_dir;           /* CLASSMENT_SQL_DIR; default <source>/sql */
+    char *web_root;          /* CLASSMENT_WEB_ROOT; default <source>/web */
+    int heartbeat_s;         /* CLASSMENT_HEARTBEAT_S; default 30, 5..3600 */
+    size_t max_message_bytes;/* CLASSMENT_MAX_MESSAGE; default 65536 */
+    int send_queue_max;      /* CLASSMENT_SEND_QUEUE; messages per connection, default 256 */
+};
+
+/* Looks a variable up; getenv in the server, a table in tests. */
+typedef const char *config_getenv_fn(const char *name);
+
+/* Fills c from the environment. Returns 0, or -EINVAL with a message naming the variable
+ * in err. On success the strings in c are owned by c: release with config_deinit. */
+int config_load(struct config *c, config_getenv_fn *get, char *err, size_t err_len);
+void config_deinit(struct config *c);
+/* Writes the variables, their defaults and meaning (for --help). */
+void config_print_help(void *file);

@@ -1,0 +1,294 @@
+/* Answering requests and reading their arguments (see op.h). */
+#include "core/op.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/xalloc.h"
+
+uint64_t op_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t op_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Records the outcome and frees the request. */
+static void finish(struct op_ctx *op, int code)
+{
+    double seconds = (double)(op_mono_ns() - op->start_ns) / 1e9;
+    if (op->metrics) {
+        op_metrics_observe(op->metrics, code, seconds);
+    }
+    log_event(LOG_DEBUG, "op", "request done", "conn=%llu op=%s code=%s us=%.0f",
+              (unsigned long long)op->peer->id, op->op_name, op_err_code(code), seconds * 1e6);
+    peer_unref(op->peer);
+    free(op);
+}
+
+static void deliver(struct op_ctx *op, struct msgbuf *m)
+{
+    peer_send(op->peer, m);
+    msgbuf_unref(m);
+}
+
+msgpack_packer *op_reply_begin(struct op_ctx *op)
+{
+    envelope_begin_reply(&op->reply, op->id);
+    op->replying = true;
+    return &op->reply.pk;
+}
+
+void op_reply_end(struct op_ctx *op)
+{
+    struct msgbuf *m = envelope_finish(&op->reply);
+    if (op->has_id) {
+        deliver(op, m);
+    } else {
+        msgbuf_unref(m);
+    }
+    finish(op, OP_OK);
+}
+
+void op_reply_empty(struct op_ctx *op)
+{
+    msgpack_pack_map(op_reply_begin(op), 0);
+    op_reply_end(op);
+}
+
+void op_fail(struct op_ctx *op, enum op_err code, const char *message, const char *field)
+{
+    if (code <= OP_OK || code >= OP_E__COUNT) {
+        code = OP_E_INTERNAL;
+    }
+    if (op->has_id) {
+        deliver(op, envelope_failure(op->id, code, message, field));
+    } else if (peer_take_error_budget(op->peer, op_now_ms())) {
+        if (op->env && op->env->metrics) {
+            op->env->metrics->error_events++;
+        }
+        deliver(op, envelope_error_event(op->op_name, strlen(op->op_name), code, message));
+    } else if (op->env && op->env->metrics) {
+        op->env->metrics->error_events_dropped++;
+    }
+    finish(op, code);
+}
+
+const msgpack_object *op_map_get(const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP) {
+        return NULL;
+    }
+    size_t n = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, key, n) == 0) {
+            return &map->via.map.ptr[i].val;
+        }
+    }
+    return NULL;
+}
+
+static int refuse(struct op_ctx *op, const char *name, const char *message)
+{
+    op->fail_field = name;
+    op->fail_message = message;
+    return OP_E_BAD_REQUEST;
+}
+
+/* The value of an argument, or NULL when it is absent or nil. */
+static const msgpack_object *arg(struct op_ctx *op, const char *name)
+{
+    const msgpack_object *v = op_map_get(op->args, name);
+    return v && v->type != MSGPACK_OBJECT_NIL ? v : NULL;
+}
+
+int op_arg_int_opt(struct op_ctx *op, const char *name, int64_t min, int64_t max, int64_t *out,
+                   bool *present)
+{
+    const msgpack_object *v = arg(op, name);
+    *present = v != NULL;
+    if (!v) {
+        return 0;
+    }
+    int64_t x;
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (v->via.u64 > INT64_MAX) {
+            return refuse(op, name, "number out of range");
+        }
+        x = (int64_t)v->via.u64;
+    } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        x = v->via.i64;
+    } else {
+        return refuse(op, name, "must be an integer");
+    }
+    if (x < min || x > max) {
+        return refuse(op, name, "number out of range");
+    }
+    *out = x;
+    return 0;
+}
+
+int op_arg_int(struct op_ctx *op, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+    bool present;
+    int r = op_arg_int_opt(op, name, min, max, out, &present);
+    if (r == 0 && !present) {
+        return refuse(op, name, "is required");
+    }
+    return r;
+}
+
+int op_arg_id_opt(struct op_ctx *op, const char *name, int64_t *out, bool *present)
+{
+    const msgpack_object *v = arg(op, name);
+    *present = v != NULL;
+    if (!v) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 == 0 ||
+        v->via.u64 > INT64_MAX) {
+        return refuse(op, name, "must be a positive integer id");
+    }
+    *out = (int64_t)v->via.u64;
+    return 0;
+}
+
+int op_arg_id(struct op_ctx *op, const char *name, int64_t *out)
+{
+    bool present;
+    int r = op_arg_id_opt(op, name, out, &present);
+    if (r == 0 && !present) {
+        return refuse(op, name, "is required");
+    }
+    return r;
+}
+
+int op_arg_f64_opt(struct op_ctx *op, const char *name, double min, double max, double *out,
+                   bool *present)
+{
+    const msgpack_object *v = arg(op, name);
+    *present = v != NULL;
+    if (!v) {
+        return 0;
+    }
+    double x;
+    switch (v->type) {
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        x = v->via.f64;
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        x = (double)v->via.u64;
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        x = (double)v->via.i64;
+        break;
+    default:
+        return refuse(op, name, "must be a number");
+    }
+    if (!isfinite(x) || x < min || x > max) {
+        return refuse(op, name, "number out of range");
+    }
+    *out = x;
+    return 0;
+}
+
+int op_arg_f64(struct op_ctx *op, const char *name, double min, double max, double *out)
+{
+    bool present;
+    int r = op_arg_f64_opt(op, name, min, max, out, &present);
+    if (r == 0 && !present) {
+        return refuse(op, name, "is required");
+    }
+    return r;
+}
+
+int op_arg_bool_opt(struct op_ctx *op, const char *name, bool *out, bool *present)
+{
+    const msgpack_object *v = arg(op, name);
+    *present = v != NULL;
+    if (!v) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_BOOLEAN) {
+        return refuse(op, name, "must be true or false");
+    }
+    *out = v->via.boolean;
+    return 0;
+}
+
+int op_arg_str_opt(struct op_ctx *op, const char *name, size_t max_len, const char **out,
+                   size_t *len, bool *present)
+{
+    const msgpack_object *v = arg(op, name);
+    *present = v != NULL;
+    if (!v) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_STR) {
+        return refuse(op, name, "must be a string");
+    }
+    if (v->via.str.size == 0) {
+        return refuse(op, name, "must not be empty");
+    }
+    if (v->via.str.size > max_len) {
+        return refuse(op, name, "is too long");
+    }
+    if (memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+        return refuse(op, name, "must not contain NUL bytes");
+    }
+    *out = v->via.str.ptr;
+    *len = v->via.str.size;
+    return 0;
+}
+
+int op_arg_str(struct op_ctx *op, const char *name, size_t max_len, const char **out,
+               size_t *len)
+{
+    bool present;
+    int r = op_arg_str_opt(op, name, max_len, out, len, &present);
+    if (r == 0 && !present) {
+        return refuse(op, name, "is required");
+    }
+    return r;
+}
+
+int op_arg_str_dup(struct op_ctx *op, const char *name, size_t max_len, char **out)
+{
+    const char *s;
+    size_t len;
+    int r = op_arg_str(op, name, max_len, &s, &len);
+    if (r == 0) {
+        *out = xstrndup(s, len);
+    }
+    return r;
+}
+
+int op_arg_array(struct op_ctx *op, const char *name, size_t max_items,
+                 const msgpack_object **out)
+{
+    const msgpack_object *v = arg(op, name);
+    if (!v) {
+        return refuse(op, name, "is required");
+    }
+    if (v->type != MSGPACK_OBJECT_ARRAY) {
+        return refuse(op, name, "must be an array");
+    }
+    if (v->via.array.size > max_items) {
+        return refuse(op, name, "has too many items");
+    }
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* A connected client as the rest of the server sees it: its identity and a bounded queue of
+ * shared outgoing messages. The transport (gateway) drains the queue when the socket is
+ * writable; any module can push to one peer or to a set of peers without knowing the socket. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/caller.h"
+#include "core/msgbuf.h"
+
+/* How a peer reaches its socket. */
+struct peer_transport {
+    void (*wake)(void *ctx);                               /* ask for a writable callback */
+    void (*close)(void *ctx, int code, const char *reason);/* close with a WebSocket code */
+};
+
+enum {
+    PEER_E_CLOSED = 1, /* the peer is gone or closing: the message was not queued */
+    PEER_E_FULL = 2,   /* the queue was full: the peer is being closed as too slow */
+};
+
+/* Close codes the server uses (RFC 6455). */
+enum {
+    PEER_CLOSE_GOING_AWAY = 1001,
+    PEER_CLOSE_POLICY = 1008,
+    PEER_CLOSE_TOO_BIG = 1009,
+    PEER_CLOSE_TRY_LATER = 1013,
+};
+
+struct peer {
+    int refs;
+    uint64_t id;          /* connection number, for logs */
+    bool closed;
+    struct caller caller;
+    char addr[48];        /* client address, for rate limits and the audit log */
+    /* send queue: a ring of messages, each holding one reference */
+    struct msgbuf **ring;
+    uint32_t head, len, cap, max;
+    size_t queued_bytes;
+    /* error-event budget (token bucket) */
+    double err_tokens;
+    uint64_t err_refill_ms;
+    uint64_t error_events_dropped;
+    const struct peer_transport *tx;
+    void *tx_ctx;
+};
+
+/* A new peer with one reference, owned by the transport. max_queue bounds its send queue. */
+struct peer *peer_new(uint64_t id, const struct peer_transport *tx, void *tx_ctx, int max_queue);
+struct peer *peer_ref(struct peer *p);
+void peer_unref(struct peer *p);
+
+/* Queues m (taking a new reference). Returns 0, PEER_E_CLOSED, or PEER_E_FULL after which the
+ * peer is closed with 1008 because it does not read fast enough. */
+int peer_send(struct peer *p, struct msgbuf *m);
+/* Queues one message to each peer of a set; the message is shared, never copied. Returns how
+ * many peers took it. */
+size_t peer_send_many(struct peer *const *peers, size_t n, struct msgbuf *m);
+/* True when an error event may be sent now (at most a few per second); counts refusals. */
+bool peer_take_error_budget(struct peer *p, uint64_t now_ms);
+
+/* For the transport: the next message to write (the caller now owns that reference), or NULL. */
+struct msgbuf *peer_pop(struct peer *p);
+/* Closes the connection with code and reason; queued messages are dropped. Idempotent. */
+void peer_close(struct peer *p, int code, const char *reason);
+/* For the transport, when the socket is gone: drops the queue and the transport link. Does not
+ * drop the transport's reference. */
+void peer_detach(struct peer *p);

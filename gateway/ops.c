@@ -1,0 +1,10 @@
+/* The op tables of every domain (see ops.h). */
+#include "gateway/ops.h"
+
+#include "gateway/sys_ops.h"
+
+const struct op_def *const all_op_tables[] = {
+    sys_ops,
+};
+
+const size_t n_op_tables = sizeof all_op_tables / sizeof all_op_tables[0];

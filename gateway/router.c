@@ -1,0 +1,193 @@
+/* The operation registry and dispatcher (see router.h). */
+#include "gateway/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/xalloc.h"
+
+struct router {
+    const struct op_def **ops; /* sorted by name */
+    size_t n_ops;
+    /* n_ops entries in the same order, then the two pseudo-ops below */
+    struct op_metrics *metrics;
+};
+
+enum { PSEUDO_INVALID = 0, PSEUDO_UNKNOWN = 1, N_PSEUDO = 2 };
+
+static int compare_defs(const void *a, const void *b)
+{
+    const struct op_def *x = *(const struct op_def *const *)a;
+    const struct op_def *y = *(const struct op_def *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+struct router *router_new(const struct op_def *const *tables, size_t n_tables)
+{
+    struct router *r = xcalloc(1, sizeof *r);
+    for (size_t t = 0; t < n_tables; t++) {
+        for (const struct op_def *d = tables[t]; d->name; d++) {
+            r->ops = xrealloc(r->ops, sizeof *r->ops * (r->n_ops + 1));
+            r->ops[r->n_ops++] = d;
+        }
+    }
+    qsort(r->ops, r->n_ops, sizeof *r->ops, compare_defs);
+    for (size_t i = 0; i < r->n_ops; i++) {
+        if (!r->ops[i]->fn || (i > 0 && strcmp(r->ops[i - 1]->name, r->ops[i]->name) == 0)) {
+            log_event(LOG_ERROR, "router", "bad op table row", "op=%s", r->ops[i]->name);
+            router_free(r);
+            return NULL;
+        }
+    }
+    r->metrics = xcalloc(r->n_ops + N_PSEUDO, sizeof *r->metrics);
+    for (size_t i = 0; i < r->n_ops; i++) {
+        r->metrics[i].op = r->ops[i]->name;
+    }
+    r->metrics[r->n_ops + PSEUDO_INVALID].op = "(invalid)";
+    r->metrics[r->n_ops + PSEUDO_UNKNOWN].op = "(unknown)";
+    return r;
+}
+
+void router_free(struct router *r)
+{
+    if (!r) {
+        return;
+    }
+    free(r->ops);
+    free(r->metrics);
+    free(r);
+}
+
+static ptrdiff_t find_index(const struct router *r, const char *name, size_t len)
+{
+    size_t lo = 0, hi = r->n_ops;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *m = r->ops[mid]->name;
+        int c = strncmp(m, name, len);
+        if (c == 0) {
+            c = m[len] == '\0' ? 0 : 1;
+        }
+        if (c == 0) {
+            return (ptrdiff_t)mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return -1;
+}
+
+const struct op_def *router_find(const struct router *r, const char *name, size_t len)
+{
+    ptrdiff_t i = find_index(r, name, len);
+    return i < 0 ? NULL : r->ops[i];
+}
+
+size_t router_count(const struct router *r)
+{
+    return r->n_ops;
+}
+
+const struct op_def *router_op_at(const struct router *r, size_t i)
+{
+    return i < r->n_ops ? r->ops[i] : NULL;
+}
+
+const struct op_metrics *router_metrics(const struct router *r, int *n)
+{
+    *n = (int)(r->n_ops + N_PSEUDO);
+    return r->metrics;
+}
+
+static struct op_ctx *op_new(const struct op_env *env, struct peer *p, const char *name,
+                             struct op_metrics *m, uint64_t start_ns)
+{
+    struct op_ctx *op = xcalloc(1, sizeof *op);
+    op->env = env;
+    op->peer = peer_ref(p);
+    op->caller = p->caller;
+    op->op_name = name;
+    op->metrics = m;
+    op->start_ns = start_ns;
+    return op;
+}
+
+/* Answers a request that never reached a handler: a failure reply when it has an id, else a
+ * rate-limited error event. The op name read from the frame is only borrowed for this call. */
+static void refuse(const struct op_env *env, struct peer *p, const struct envelope_request *req,
+                   struct op_metrics *m, uint64_t start_ns, enum op_err code,
+                   const char *message, const char *field)
+{
+    if (req->has_id) {
+        struct op_ctx *op = op_new(env, p, m->op, m, start_ns);
+        op->has_id = true;
+        op->id = req->id;
+        op_fail(op, code, message, field);
+        return;
+    }
+    if (peer_take_error_budget(p, op_now_ms())) {
+        env->metrics->error_events++;
+        struct msgbuf *ev = envelope_error_event(req->op, req->op_len, code, message);
+        peer_send(p, ev);
+        msgbuf_unref(ev);
+    } else {
+        env->metrics->error_events_dropped++;
+    }
+    op_metrics_observe(m, code, (double)(op_mono_ns() - start_ns) / 1e9);
+}
+
+enum router_outcome router_dispatch(struct router *r, const struct op_env *env, struct peer *p,
+                                    const unsigned char *frame, size_t len)
+{
+    uint64_t start_ns = op_mono_ns();
+    struct envelope_request req;
+    struct envelope_error err;
+    enum router_outcome outcome = ROUTER_DISPATCHED;
+    if (envelope_decode(&req, frame, len, &err) != 0) {
+        refuse(env, p, &req, &r->metrics[r->n_ops + PSEUDO_INVALID], start_ns, err.code,
+               err.message, err.field);
+        outcome = ROUTER_MALFORMED;
+        goto out;
+    }
+    ptrdiff_t i = find_index(r, req.op, req.op_len);
+    if (i < 0) {
+        refuse(env, p, &req, &r->metrics[r->n_ops + PSEUDO_UNKNOWN], start_ns, OP_E_UNKNOWN_OP,
+               "no such operation", "op");
+        goto out;
+    }
+    const struct op_def *def = r->ops[i];
+    struct op_metrics *m = &r->metrics[i];
+    if (!(def->flags & OP_PUBLIC)) {
+        if (p->caller.role == 0) {
+            refuse(env, p, &req, m, start_ns, OP_E_UNAUTHENTICATED, "log in first", NULL);
+            goto out;
+        }
+        if (!(def->roles & p->caller.role)) {
+            refuse(env, p, &req, m, start_ns, OP_E_FORBIDDEN, "not allowed for your role",
+                   NULL);
+            goto out;
+        }
+    }
+    struct op_ctx *op = op_new(env, p, def->name, m, start_ns);
+    op->has_id = req.has_id;
+    op->id = req.id;
+    op->args = req.args;
+    int rc = def->fn(op);
+    /* A handler that returned an error has not answered and kept no reference to op. */
+    if (rc > 0) {
+        op->args = NULL;
+        op_fail(op, (enum op_err)rc, op->fail_message, op->fail_field);
+    } else if (rc < 0) {
+        log_event(LOG_ERROR, "router", "handler failed", "op=%s conn=%llu err=%d", def->name,
+                  (unsigned long long)p->id, rc);
+        op_fail(op, OP_E_INTERNAL, "internal error", NULL);
+    }
+    /* rc == 0: op may already be freed; it must not be touched here. */
+out:
+    envelope_request_deinit(&req);
+    return outcome;
+}

@@ -1,0 +1,64 @@
+/* Shared between the gateway's WebSocket and HTTP halves: the server state and the
+ * per-connection session. Not for use outside gateway/. */
+#pragma once
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/op.h"
+#include "core/peer.h"
+#include "gateway/router.h"
+
+struct ws_session;
+
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct op_env *env;
+    struct router *router;
+    struct lws_context *lws;
+    struct lws_vhost *vhost;
+    lws_retry_bo_t idle_policy;
+    uint64_t next_conn_id;
+    struct ws_session *sessions; /* every open WebSocket, for shutdown */
+    bool draining;
+    uv_timer_t drain_timer;
+    uint64_t drain_deadline_ms;
+    void (*drain_done)(void *arg);
+    void *drain_arg;
+};
+
+/* One WebSocket connection: lws's per-session data for the classment.v1 protocol. */
+struct ws_session {
+    struct server *srv;
+    struct lws *wsi;
+    struct peer *peer;
+    struct ws_session *prev, *next;
+    /* reassembly of the current message */
+    unsigned char *rx;
+    size_t rx_len;
+    size_t rx_discarded; /* bytes of a too-large message thrown away */
+    bool rx_text;
+    bool rx_too_large;
+    /* malformed-frame budget: count within the current window */
+    uint64_t garbage_window_ms;
+    int garbage_count;
+    /* set when the connection should close once the writable callback comes */
+    int close_code;
+    const char *close_reason;
+};
+
+/* lws protocol callbacks. */
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                size_t len);
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+/* Closes every WebSocket with 1001 (used by server_shutdown). */
+void ws_close_all(struct server *srv);
+
+/* Bytes of lws per-session data each protocol needs. */
+size_t ws_session_size(void);
+size_t http_session_size(void);

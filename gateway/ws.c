@@ -1,0 +1,276 @@
+/* The classment.v1 WebSocket protocol: connection life-cycle, message reassembly with the
+ * size limit, refusal of text and garbage, and draining each peer's send queue. */
+#include <string.h>
+
+#include "core/envelope.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "gateway/server_internal.h"
+
+_Static_assert(LWS_PRE <= MSGBUF_HEADROOM, "msgbuf headroom must fit the lws frame header");
+
+/* A client that sends more malformed messages than this within the window is closed: it is
+ * broken or hostile, and answering it costs more than it is worth. */
+#define GARBAGE_MAX 30
+#define GARBAGE_WINDOW_MS 10000
+/* Bytes of one refused (too large) message we are willing to read and throw away before we
+ * close the connection instead. */
+#define DISCARD_MAX ((size_t)16 << 20)
+
+size_t ws_session_size(void)
+{
+    return sizeof(struct ws_session);
+}
+
+static void transport_wake(void *ctx)
+{
+    struct ws_session *s = ctx;
+    lws_callback_on_writable(s->wsi);
+}
+
+static void transport_close(void *ctx, int code, const char *reason)
+{
+    struct ws_session *s = ctx;
+    if (!s->close_code) {
+        s->close_code = code;
+        s->close_reason = reason;
+    }
+    if (code == PEER_CLOSE_POLICY && reason && strcmp(reason, "too slow") == 0) {
+        s->srv->env->metrics->slow_closes++;
+    }
+    lws_callback_on_writable(s->wsi);
+}
+
+static const struct peer_transport transport = {
+    .wake = transport_wake,
+    .close = transport_close,
+};
+
+static void list_add(struct server *srv, struct ws_session *s)
+{
+    s->prev = NULL;
+    s->next = srv->sessions;
+    if (srv->sessions) {
+        srv->sessions->prev = s;
+    }
+    srv->sessions = s;
+}
+
+static void list_remove(struct server *srv, struct ws_session *s)
+{
+    if (s->prev) {
+        s->prev->next = s->next;
+    } else if (srv->sessions == s) {
+        srv->sessions = s->next;
+    }
+    if (s->next) {
+        s->next->prev = s->prev;
+    }
+    s->prev = s->next = NULL;
+}
+
+void ws_close_all(struct server *srv)
+{
+    for (struct ws_session *s = srv->sessions; s; s = s->next) {
+        peer_close(s->peer, PEER_CLOSE_GOING_AWAY, "going away");
+    }
+}
+
+static void send_hello(struct ws_session *s)
+{
+    struct envelope_writer w;
+    envelope_begin_event(&w, "hello");
+    msgpack_packer *pk = &w.pk;
+    msgpack_pack_map(pk, 4);
+    envelope_pack_key(pk, "server");
+    envelope_pack_str(pk, "classment");
+    envelope_pack_key(pk, "proto");
+    msgpack_pack_uint32(pk, 1);
+    envelope_pack_key(pk, "version");
+    envelope_pack_str(pk, CLASSMENT_VERSION);
+    envelope_pack_key(pk, "heartbeat_s");
+    msgpack_pack_int(pk, s->srv->cfg->heartbeat_s);
+    struct msgbuf *m = envelope_finish(&w);
+    peer_send(s->peer, m);
+    msgbuf_unref(m);
+}
+
+/* Counts a refused message; too many in the window closes the connection. */
+static void count_garbage(struct ws_session *s)
+{
+    s->srv->env->metrics->malformed_frames++;
+    uint64_t now = op_now_ms();
+    if (now - s->garbage_window_ms > GARBAGE_WINDOW_MS) {
+        s->garbage_window_ms = now;
+        s->garbage_count = 0;
+    }
+    if (++s->garbage_count > GARBAGE_MAX) {
+        log_event(LOG_WARN, "ws", "closing connection sending garbage", "conn=%llu",
+                  (unsigned long long)s->peer->id);
+        peer_close(s->peer, PEER_CLOSE_POLICY, "too many malformed messages");
+    }
+}
+
+static void refuse_frame(struct ws_session *s, enum op_err code, const char *message)
+{
+    struct metrics *m = s->srv->env->metrics;
+    if (peer_take_error_budget(s->peer, op_now_ms())) {
+        m->error_events++;
+        struct msgbuf *ev = envelope_error_event(NULL, 0, code, message);
+        peer_send(s->peer, ev);
+        msgbuf_unref(ev);
+    } else {
+        m->error_events_dropped++;
+    }
+    count_garbage(s);
+}
+
+static void dispatch(struct ws_session *s, const unsigned char *data, size_t len)
+{
+    struct server *srv = s->srv;
+    srv->env->metrics->frames_in++;
+    srv->env->metrics->bytes_in += len;
+    if (router_dispatch(srv->router, srv->env, s->peer, data, len) == ROUTER_MALFORMED) {
+        count_garbage(s);
+    }
+}
+
+static void reset_rx(struct ws_session *s)
+{
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_len = 0;
+    s->rx_discarded = 0;
+    s->rx_text = false;
+    s->rx_too_large = false;
+}
+
+/* One piece of a message arrived. Messages come in pieces (lws reads 4 KiB at a time and
+ * clients may fragment); a message that arrives whole is dispatched from lws's buffer without
+ * a copy, the rest are reassembled up to the size limit. */
+static void on_receive(struct ws_session *s, const unsigned char *in, size_t len)
+{
+    struct lws *wsi = s->wsi;
+    if (s->peer->closed) {
+        return;
+    }
+    if (lws_is_first_fragment(wsi)) {
+        reset_rx(s);
+        s->rx_text = !lws_frame_is_binary(wsi);
+    }
+    bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+    size_t max = s->srv->cfg->max_message_bytes;
+    if (!s->rx_text && !s->rx_too_large &&
+        s->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
+        s->rx_too_large = true;
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_len = 0;
+        refuse_frame(s, OP_E_TOO_LARGE, "message too large");
+    }
+    if (s->rx_text || s->rx_too_large) {
+        s->rx_discarded += len;
+        if (s->rx_discarded > DISCARD_MAX) {
+            peer_close(s->peer, PEER_CLOSE_TOO_BIG, "message too large");
+            return;
+        }
+        if (last) {
+            if (s->rx_text) {
+                refuse_frame(s, OP_E_BAD_REQUEST,
+                             "text frames are not accepted: send msgpack in binary frames");
+            }
+            reset_rx(s);
+        }
+        return;
+    }
+    if (last && s->rx_len == 0) {
+        dispatch(s, in, len);
+        return;
+    }
+    s->rx = xrealloc(s->rx, s->rx_len + len);
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (last) {
+        dispatch(s, s->rx, s->rx_len);
+        reset_rx(s);
+    }
+}
+
+/* Writes one queued message; lws allows one write per writable callback. */
+static int on_writable(struct ws_session *s)
+{
+    if (s->close_code) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+        return -1;
+    }
+    struct msgbuf *m = peer_pop(s->peer);
+    if (!m) {
+        return 0;
+    }
+    int n = lws_write(s->wsi, msgbuf_data(m), m->len, LWS_WRITE_BINARY);
+    struct metrics *metrics = s->srv->env->metrics;
+    metrics->frames_out++;
+    metrics->bytes_out += m->len;
+    /* lws copies whatever it could not send, so the shared message can go now. */
+    msgbuf_unref(m);
+    if (n < 0) {
+        return -1;
+    }
+    if (s->peer->len) {
+        lws_callback_on_writable(s->wsi);
+    }
+    return 0;
+}
+
+static bool path_is_api(struct lws *wsi)
+{
+    char uri[64];
+    int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    return n > 0 && strcmp(uri, "/v1/ws") == 0;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                size_t len)
+{
+    struct ws_session *s = user;
+    struct server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* Returning non-zero refuses the upgrade. */
+        return srv->draining || !path_is_api(wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(s, 0, sizeof *s);
+        s->srv = srv;
+        s->wsi = wsi;
+        s->peer = peer_new(++srv->next_conn_id, &transport, s, srv->cfg->send_queue_max);
+        lws_get_peer_simple(wsi, s->peer->addr, sizeof s->peer->addr);
+        list_add(srv, s);
+        srv->env->metrics->connections++;
+        srv->env->metrics->connections_total++;
+        log_event(LOG_DEBUG, "ws", "connection opened", "conn=%llu addr=%s",
+                  (unsigned long long)s->peer->id, s->peer->addr);
+        send_hello(s);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        on_receive(s, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writable(s);
+    case LWS_CALLBACK_CLOSED:
+        if (!s->peer) {
+            return 0;
+        }
+        log_event(LOG_DEBUG, "ws", "connection closed", "conn=%llu",
+                  (unsigned long long)s->peer->id);
+        list_remove(srv, s);
+        srv->env->metrics->connections--;
+        reset_rx(s);
+        peer_detach(s->peer);
+        peer_unref(s->peer);
+        s->peer = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
