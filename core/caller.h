@@ -1,6 +1,7 @@
 /* Who is on a connection: the user, their role and school, and their session. A connection
  * starts anonymous (role 0) and becomes a user on login. */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 /* Role bits; an op's table row ORs the roles that may call it. */
@@ -19,3 +20,8 @@ struct caller {
     int64_t session_id;
     unsigned role;      /* one ROLE_* bit, 0 while anonymous */
 };
+
+/* "admin", "teacher", …; "" for 0 or an unknown bit. */
+const char *role_name(unsigned role);
+/* The role bit for a name of len bytes, or 0 when it is not a role. */
+unsigned role_parse(const char *name, size_t len);

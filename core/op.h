@@ -13,8 +13,12 @@
 #include "core/metrics.h"
 #include "core/peer.h"
 
-struct dbpool;
+struct audit;
 struct config;
+struct crypto_keys;
+struct dbpool;
+struct ratelimit;
+struct sms;
 
 /* The services handlers may use, shared by every op. */
 struct op_env {
@@ -22,6 +26,13 @@ struct op_env {
     struct dbpool *db;
     const struct config *cfg;
     struct metrics *metrics;
+    const struct crypto_keys *keys;
+    struct sms *sms;
+    struct audit *audit;
+    /* Closes the live connections of one session (session_id > 0) or of every session of a
+     * user (user_id > 0) with the given WebSocket close code; the gateway provides it. */
+    void (*close_sessions)(void *ctx, int64_t session_id, int64_t user_id);
+    void *close_sessions_ctx;
 };
 
 /* One request in flight. Created by the router; ends with exactly one op_reply_end, op_reply_empty
