@@ -36,6 +36,20 @@ static const struct var_doc var_docs[] = {
     { "CLASSMENT_MAX_MESSAGE", "65536", "largest accepted message in bytes (1024-16777216)" },
     { "CLASSMENT_SEND_QUEUE", "256", "messages queued per connection before it counts as "
                                      "too slow (8-65536)" },
+    { "CLASSMENT_ENV", "production", "production or development (development creates a "
+                                     "missing key file)" },
+    { "CLASSMENT_KEY_FILE", "(unset)", "master key file (VERSION:HEX64 lines, mode 600); "
+                                       "required in production" },
+    { "CLASSMENT_DEFAULT_CC", "91", "country calling code for phone numbers given without one" },
+    { "CLASSMENT_SESSION_DAYS", "60", "session lifetime for teachers, librarians, drivers and "
+                                      "parents, in days (1-365)" },
+    { "CLASSMENT_ADMIN_SESSION_HOURS", "12", "session lifetime for admins, in hours (1-720)" },
+    { "CLASSMENT_SESSION_CHECK_S", "15", "seconds between re-checks of live connections' "
+                                         "sessions (1-3600)" },
+    { "CLASSMENT_SMS_URL", "(unset)", "http://host:port/path of the SMS gateway (POST)" },
+    { "CLASSMENT_SMS_TEMPLATE", "{\"to\":\"{to}\",\"text\":\"{text}\"}",
+      "JSON body posted to the SMS gateway" },
+    { "CLASSMENT_SMS_AUTH", "(unset)", "Authorization header sent to the SMS gateway" },
 };
 
 static int fail(char *err, size_t err_len, const char *name, const char *why)
@@ -163,6 +177,44 @@ int config_load(struct config *c, config_getenv_fn *get, char *err, size_t err_l
         goto out;
     }
     c->send_queue_max = (int)v;
+    const char *env = get("CLASSMENT_ENV");
+    if (env && *env && strcmp(env, "production") != 0 && strcmp(env, "development") != 0) {
+        r = fail(err, err_len, "CLASSMENT_ENV", "must be production or development");
+        goto out;
+    }
+    c->development = env && strcmp(env, "development") == 0;
+    c->key_file = str_var(get, "CLASSMENT_KEY_FILE", NULL);
+    if (!c->key_file && !c->development) {
+        r = fail(err, err_len, "CLASSMENT_KEY_FILE",
+                 "required in production (create one with classment-admin keys init)");
+        goto out;
+    }
+    c->default_cc = str_var(get, "CLASSMENT_DEFAULT_CC", "91");
+    if (strlen(c->default_cc) > 3 || strspn(c->default_cc, "0123456789") !=
+            strlen(c->default_cc) || c->default_cc[0] == '0') {
+        r = fail(err, err_len, "CLASSMENT_DEFAULT_CC", "must be 1-3 digits, e.g. 91");
+        goto out;
+    }
+    if ((r = int_var(get, "CLASSMENT_SESSION_DAYS", 60, 1, 365, &v, err, err_len)) != 0) {
+        goto out;
+    }
+    c->session_days = (int)v;
+    if ((r = int_var(get, "CLASSMENT_ADMIN_SESSION_HOURS", 12, 1, 720, &v, err, err_len)) !=
+        0) {
+        goto out;
+    }
+    c->admin_session_hours = (int)v;
+    if ((r = int_var(get, "CLASSMENT_SESSION_CHECK_S", 15, 1, 3600, &v, err, err_len)) != 0) {
+        goto out;
+    }
+    c->session_check_s = (int)v;
+    c->sms_url = str_var(get, "CLASSMENT_SMS_URL", NULL);
+    if (c->sms_url && strncmp(c->sms_url, "http://", 7) != 0) {
+        r = fail(err, err_len, "CLASSMENT_SMS_URL", "must start with http://");
+        goto out;
+    }
+    c->sms_template = str_var(get, "CLASSMENT_SMS_TEMPLATE", NULL);
+    c->sms_auth = str_var(get, "CLASSMENT_SMS_AUTH", NULL);
 out:
     if (r != 0) {
         config_deinit(c);
@@ -179,6 +231,11 @@ void config_deinit(struct config *c)
     free(c->tls_key);
     free(c->sql_dir);
     free(c->web_root);
+    free(c->key_file);
+    free(c->default_cc);
+    free(c->sms_url);
+    free(c->sms_template);
+    free(c->sms_auth);
     memset(c, 0, sizeof *c);
 }
 

@@ -20,6 +20,16 @@ struct config {
     int heartbeat_s;         /* CLASSMENT_HEARTBEAT_S; default 30, 5..3600 */
     size_t max_message_bytes;/* CLASSMENT_MAX_MESSAGE; default 65536 */
     int send_queue_max;      /* CLASSMENT_SEND_QUEUE; messages per connection, default 256 */
+    bool development;        /* CLASSMENT_ENV=development (default production) */
+    char *key_file;          /* CLASSMENT_KEY_FILE; required outside development */
+    char *default_cc;        /* CLASSMENT_DEFAULT_CC; calling code for national numbers, "91" */
+    int session_days;        /* CLASSMENT_SESSION_DAYS; non-admin sessions, default 60 */
+    int admin_session_hours; /* CLASSMENT_ADMIN_SESSION_HOURS; default 12 */
+    int session_check_s;     /* CLASSMENT_SESSION_CHECK_S; how often live connections'
+                              * sessions are re-checked, default 15 */
+    char *sms_url;           /* CLASSMENT_SMS_URL; http:// gateway */
+    char *sms_template;      /* CLASSMENT_SMS_TEMPLATE; JSON body with {to} and {text} */
+    char *sms_auth;          /* CLASSMENT_SMS_AUTH; Authorization header value */
 };
 
 /* Looks a variable up; getenv in the server, a table in tests. */

@@ -292,6 +292,26 @@ struct msgbuf *envelope_failure(uint64_t id, enum op_err code, const char *messa
     return envelope_finish(&w);
 }
 
+struct msgbuf *envelope_failure_retry(uint64_t id, const char *message, double retry_after_s)
+{
+    struct envelope_writer w;
+    begin(&w, 128);
+    msgpack_pack_map(&w.pk, 3);
+    envelope_pack_key(&w.pk, "id");
+    msgpack_pack_uint64(&w.pk, id);
+    envelope_pack_key(&w.pk, "ok");
+    msgpack_pack_false(&w.pk);
+    envelope_pack_key(&w.pk, "error");
+    msgpack_pack_map(&w.pk, 3);
+    envelope_pack_key(&w.pk, "code");
+    envelope_pack_str(&w.pk, op_err_code(OP_E_RATE_LIMITED));
+    envelope_pack_key(&w.pk, "message");
+    envelope_pack_str(&w.pk, message);
+    envelope_pack_key(&w.pk, "retry_after_s");
+    msgpack_pack_uint32(&w.pk, retry_after_s <= 1.0 ? 1u : (uint32_t)(retry_after_s + 0.999));
+    return envelope_finish(&w);
+}
+
 struct msgbuf *envelope_error_event(const char *op, size_t op_len, enum op_err code,
                                     const char *message)
 {

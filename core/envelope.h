@@ -77,6 +77,8 @@ struct msgbuf *envelope_finish(struct envelope_writer *w);
 /* {id, ok:false, error:{code, message, field?}} */
 struct msgbuf *envelope_failure(uint64_t id, enum op_err code, const char *message,
                                 const char *field);
+/* The same with error.retry_after_s (seconds, rounded up) for rate_limited. */
+struct msgbuf *envelope_failure_retry(uint64_t id, const char *message, double retry_after_s);
 /* {ev:"error", data:{op?, code, message}}; op may be NULL. */
 struct msgbuf *envelope_error_event(const char *op, size_t op_len, enum op_err code,
                                     const char *message);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/dbpool.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -82,6 +83,30 @@ void op_fail(struct op_ctx *op, enum op_err code, const char *message, const cha
         op->env->metrics->error_events_dropped++;
     }
     finish(op, code);
+}
+
+void op_fail_rate_limited(struct op_ctx *op, double retry_after_s)
+{
+    if (!op->has_id) {
+        op_fail(op, OP_E_RATE_LIMITED, "too many requests", NULL);
+        return;
+    }
+    deliver(op, envelope_failure_retry(op->id, "too many requests, try again later",
+                                       retry_after_s));
+    finish(op, OP_E_RATE_LIMITED);
+}
+
+void op_fail_db(struct op_ctx *op, int dbpool_status, const PGresult *res)
+{
+    if (dbpool_status == DBPOOL_E_QUERY) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        log_event(LOG_ERROR, "op", "query failed", "op=%s sqlstate=%s error=\"%s\"",
+                  op->op_name, state ? state : "-", primary ? primary : "-");
+        op_fail(op, OP_E_INTERNAL, "internal error", NULL);
+        return;
+    }
+    op_fail(op, OP_E_UNAVAILABLE, "the database is unavailable, try again shortly", NULL);
 }
 
 const msgpack_object *op_map_get(const msgpack_object *map, const char *key)

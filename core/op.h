@@ -2,6 +2,7 @@
  * may use) and how it answers. Each domain exports a table of struct op_def; the gateway's
  * router looks ops up, checks login and roles, and calls the handler. */
 #pragma once
+#include <libpq-fe.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,8 @@ struct op_env {
     const struct crypto_keys *keys;
     struct sms *sms;
     struct audit *audit;
+    struct ratelimit *login_by_addr; /* auth requests per client address */
+    struct ratelimit *login_by_conn; /* auth requests per connection */
     /* Closes the live connections of one session (session_id > 0) or of every session of a
      * user (user_id > 0) with the given WebSocket close code; the gateway provides it. */
     void (*close_sessions)(void *ctx, int64_t session_id, int64_t user_id);
@@ -82,6 +85,11 @@ void op_reply_empty(struct op_ctx *op);
 /* Answers with an error: a failure reply, or an error event when the request had no id.
  * message and field are copied; field may be NULL. */
 void op_fail(struct op_ctx *op, enum op_err code, const char *message, const char *field);
+/* Answers rate_limited, telling the client how many seconds to wait (error.retry_after_s). */
+void op_fail_rate_limited(struct op_ctx *op, double retry_after_s);
+/* Answers after a database error: unavailable when the database is down, else internal
+ * (logged here with the op name, SQLSTATE and PostgreSQL's primary message; res may be NULL). */
+void op_fail_db(struct op_ctx *op, int dbpool_status, const PGresult *res);
 
 /* --- Arguments ---
  * Each reader returns 0, or OP_E_BAD_REQUEST naming the field (the handler returns that code).

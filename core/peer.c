@@ -57,6 +57,7 @@ int peer_send(struct peer *p, struct msgbuf *m)
         log_event(LOG_WARN, "peer", "send queue full, closing slow connection",
                   "conn=%llu queued=%u bytes=%zu", (unsigned long long)p->id, p->len,
                   p->queued_bytes);
+        drop_queue(p);
         peer_close(p, PEER_CLOSE_POLICY, "too slow");
         return PEER_E_FULL;
     }
@@ -138,7 +139,6 @@ void peer_close(struct peer *p, int code, const char *reason)
         return;
     }
     p->closed = true;
-    drop_queue(p);
     if (p->tx) {
         p->tx->close(p->tx_ctx, code, reason);
     }

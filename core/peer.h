@@ -52,7 +52,7 @@ struct peer *peer_ref(struct peer *p);
 void peer_unref(struct peer *p);
 
 /* Queues m (taking a new reference). Returns 0, PEER_E_CLOSED, or PEER_E_FULL after which the
- * peer is closed with 1008 because it does not read fast enough. */
+ * queue is dropped and the peer closed with 1008 because it does not read fast enough. */
 int peer_send(struct peer *p, struct msgbuf *m);
 /* Queues one message to each peer of a set; the message is shared, never copied. Returns how
  * many peers took it. */
@@ -62,7 +62,8 @@ bool peer_take_error_budget(struct peer *p, uint64_t now_ms);
 
 /* For the transport: the next message to write (the caller now owns that reference), or NULL. */
 struct msgbuf *peer_pop(struct peer *p);
-/* Closes the connection with code and reason; queued messages are dropped. Idempotent. */
+/* Closes the connection with code and reason once the messages already queued are written
+ * (so a reply sent just before still arrives); nothing more is accepted. Idempotent. */
 void peer_close(struct peer *p, int code, const char *reason);
 /* For the transport, when the socket is gone: drops the queue and the transport link. Does not
  * drop the transport's reference. */

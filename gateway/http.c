@@ -4,7 +4,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/audit.h"
 #include "core/dbpool.h"
+#include "core/sms.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
@@ -81,6 +83,34 @@ static int serve_metrics(struct lws *wsi, struct http_session *h, struct server 
                   "classment_db_reconnects_total %llu\n",
                   st.size, st.connected, st.busy, st.queued, st.queries_total, st.errors_total,
                   st.unavailable_total, st.reconnects_total);
+    if (srv->env->sms) {
+        struct sms_stats ss;
+        sms_get_stats(srv->env->sms, &ss);
+        strbuf_printf(&sb,
+                      "# HELP classment_sms_total SMS by outcome.\n"
+                      "# TYPE classment_sms_total counter\n"
+                      "classment_sms_total{outcome=\"accepted\"} %llu\n"
+                      "classment_sms_total{outcome=\"delivered\"} %llu\n"
+                      "classment_sms_total{outcome=\"failed\"} %llu\n"
+                      "classment_sms_total{outcome=\"retried\"} %llu\n",
+                      (unsigned long long)ss.accepted, (unsigned long long)ss.delivered,
+                      (unsigned long long)ss.failed, (unsigned long long)ss.retries);
+    }
+    if (srv->env->audit) {
+        struct audit_stats as;
+        audit_get_stats(srv->env->audit, &as);
+        strbuf_printf(&sb,
+                      "# HELP classment_audit_entries_total Audit log entries by outcome.\n"
+                      "# TYPE classment_audit_entries_total counter\n"
+                      "classment_audit_entries_total{state=\"recorded\"} %llu\n"
+                      "classment_audit_entries_total{state=\"written\"} %llu\n"
+                      "classment_audit_entries_total{state=\"dropped\"} %llu\n"
+                      "# HELP classment_audit_buffered Audit entries waiting to be written.\n"
+                      "# TYPE classment_audit_buffered gauge\n"
+                      "classment_audit_buffered %llu\n",
+                      (unsigned long long)as.recorded, (unsigned long long)as.written,
+                      (unsigned long long)as.dropped, (unsigned long long)as.buffered);
+    }
     int r = respond(wsi, h, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                     sb.data, sb.len);
     strbuf_deinit(&sb);

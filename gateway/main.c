@@ -4,16 +4,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include "core/audit.h"
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/dbpool.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/migrate.h"
+#include "core/ratelimit.h"
+#include "core/sms.h"
 #include "gateway/ops.h"
 #include "gateway/router.h"
 #include "gateway/server.h"
+#include "gateway/session_check.h"
 
 /* How long a stop waits for database work in flight. */
 #define DB_DRAIN_MS 3000
@@ -26,6 +32,11 @@ struct app {
     struct router *router;
     struct server *server;
     struct dbpool *db;
+    struct crypto_keys keys;
+    struct sms *sms;
+    struct audit *audit;
+    struct ratelimit *login_by_addr, *login_by_conn;
+    uv_timer_t sweep_timer;
     uv_signal_t sigint, sigterm;
     bool stopping;
 };
@@ -46,11 +57,34 @@ static void on_db_closed(void *arg)
     log_event(LOG_INFO, "main", "stopped", NULL);
 }
 
-/* The sockets are closed: finish the database work they started, then let the loop end. */
+static void on_sms_closed(void *arg)
+{
+    struct app *app = arg;
+    app->sms = NULL;
+    dbpool_close(app->db, DB_DRAIN_MS, on_db_closed, app);
+}
+
+static void on_audit_closed(void *arg)
+{
+    struct app *app = arg;
+    app->audit = NULL;
+    sms_close(app->sms, on_sms_closed, app);
+}
+
+/* The sockets are closed: write the audit entries and finish the database work they started,
+ * then let the loop end. */
 static void on_server_stopped(void *arg)
 {
     struct app *app = arg;
-    dbpool_close(app->db, DB_DRAIN_MS, on_db_closed, app);
+    audit_close(app->audit, on_audit_closed, app);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    uint64_t now = op_now_ms();
+    ratelimit_sweep(app->login_by_addr, now);
+    ratelimit_sweep(app->login_by_conn, now);
 }
 
 static void stop(struct app *app, const char *why)
@@ -62,6 +96,7 @@ static void stop(struct app *app, const char *why)
     log_event(LOG_INFO, "main", "stopping", "reason=%s", why);
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sweep_timer, NULL);
     server_shutdown(app->server, on_server_stopped, app);
 }
 
@@ -84,29 +119,91 @@ static int run_migrations(const struct config *cfg)
     return 0;
 }
 
+/* Loads the master keys; in development a missing key file is created first. */
+static int load_keys(struct app *app)
+{
+    char err[512];
+    const char *path = app->cfg.key_file;
+    if (!path) {
+        path = ".classment-dev.key";
+    }
+    if (app->cfg.development && access(path, F_OK) != 0) {
+        if (crypto_keys_create_file(path, err, sizeof err) != 0) {
+            fprintf(stderr, "classmentd: CLASSMENT_KEY_FILE: %s\n", err);
+            return 1;
+        }
+        log_event(LOG_WARN, "main", "created a development key file", "path=%s", path);
+    }
+    if (crypto_keys_load(&app->keys, path, err, sizeof err) != 0) {
+        fprintf(stderr, "classmentd: CLASSMENT_KEY_FILE: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Start-up failed after the loop had handles: close what exists and drain the loop. */
+static int abandon(struct app *app)
+{
+    if (app->audit) {
+        audit_close(app->audit, NULL, NULL);
+    }
+    if (app->sms) {
+        sms_close(app->sms, NULL, NULL);
+    }
+    dbpool_close(app->db, 0, on_db_closed, app);
+    uv_run(&app->loop, UV_RUN_DEFAULT);
+    return 1;
+}
+
 static int serve(struct app *app)
 {
     int rc = 0;
+    char err[256];
     uv_loop_init(&app->loop);
     struct dbpool_config dbc = { .conninfo = app->cfg.db_conninfo, .size = app->cfg.db_pool_size };
     app->db = dbpool_new(&app->loop, &dbc);
+    if (!app->db) {
+        fprintf(stderr, "classmentd: CLASSMENT_DB: not a usable connection string\n");
+        uv_loop_close(&app->loop);
+        return 2;
+    }
+    struct sms_config smsc = {
+        .outbox_path = app->cfg.sms_outbox, .http_url = app->cfg.sms_url,
+        .http_template = app->cfg.sms_template, .http_auth = app->cfg.sms_auth,
+    };
+    app->sms = sms_new(&app->loop, &smsc, err, sizeof err);
+    if (!app->sms) {
+        fprintf(stderr, "classmentd: %s\n", err);
+        rc = abandon(app);
+        goto out;
+    }
+    app->audit = audit_new(&app->loop, app->db);
+    /* Login requests: a burst of 10 then one every 6 s per connection; a school's Wi-Fi puts
+     * many phones behind one address, so the address allows 60 then 5 per second. */
+    app->login_by_conn = ratelimit_new(10, 1.0 / 6.0, 200000);
+    app->login_by_addr = ratelimit_new(60, 5, 200000);
+    uv_timer_init(&app->loop, &app->sweep_timer);
+    app->sweep_timer.data = app;
+    uv_timer_start(&app->sweep_timer, on_sweep, 60000, 60000);
     app->env = (struct op_env){
         .loop = &app->loop, .db = app->db, .cfg = &app->cfg, .metrics = &app->metrics,
+        .keys = &app->keys, .sms = app->sms, .audit = app->audit,
+        .login_by_addr = app->login_by_addr, .login_by_conn = app->login_by_conn,
+        .close_sessions = session_check_close,
     };
     app->router = router_new(all_op_tables, n_op_tables);
     if (!app->router) {
-        rc = 1;
-        dbpool_close(app->db, 0, on_db_closed, app);
-        uv_run(&app->loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&app->sweep_timer, NULL);
+        rc = abandon(app);
         goto out;
     }
     app->server = server_new(&app->loop, &app->cfg, &app->env, app->router);
     if (!app->server) {
-        rc = 1;
-        dbpool_close(app->db, 0, on_db_closed, app);
-        uv_run(&app->loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&app->sweep_timer, NULL);
+        rc = abandon(app);
         goto out;
     }
+    app->env.close_sessions_ctx = app->server;
     uv_signal_init(&app->loop, &app->sigint);
     uv_signal_init(&app->loop, &app->sigterm);
     app->sigint.data = app->sigterm.data = app;
@@ -122,6 +219,8 @@ static int serve(struct app *app)
     uv_run(&app->loop, UV_RUN_DEFAULT);
 out:
     router_free(app->router);
+    ratelimit_free(app->login_by_addr);
+    ratelimit_free(app->login_by_conn);
     if (uv_loop_close(&app->loop) != 0) {
         log_event(LOG_WARN, "main", "loop still had handles at exit", NULL);
     }
@@ -153,10 +252,18 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(app.cfg.log_level);
+    if (crypto_init() != 0) {
+        fprintf(stderr, "classmentd: libsodium failed to initialise\n");
+        return 1;
+    }
     int rc = run_migrations(&app.cfg);
     if (rc == 0 && !migrate_only) {
-        rc = serve(&app);
+        rc = load_keys(&app);
+        if (rc == 0) {
+            rc = serve(&app);
+        }
     }
+    crypto_keys_wipe(&app.keys);
     config_deinit(&app.cfg);
     return rc;
 }

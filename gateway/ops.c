@@ -1,10 +1,16 @@
 /* The op tables of every domain (see ops.h). */
 #include "gateway/ops.h"
 
+#include "academics/audit_ops.h"
+#include "academics/user_ops.h"
+#include "gateway/auth_ops.h"
 #include "gateway/sys_ops.h"
 
 const struct op_def *const all_op_tables[] = {
     sys_ops,
+    auth_ops,
+    user_ops,
+    audit_ops,
 };
 
 const size_t n_op_tables = sizeof all_op_tables / sizeof all_op_tables[0];

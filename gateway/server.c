@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "gateway/server_internal.h"
+#include "gateway/session_check.h"
 
 /* How long a graceful stop waits for clients to take their close frames. */
 #define DRAIN_MS 2000
@@ -109,6 +110,7 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
         s->draining = true;
         return s;
     }
+    session_check_start(s);
     log_event(LOG_INFO, "server", "listening", "url=%s://%s:%d/v1/ws",
               cfg->tls_cert ? "wss" : "ws", cfg->listen_host, cfg->listen_port);
     return s;
@@ -151,6 +153,7 @@ void server_shutdown(struct server *s, void (*done)(void *arg), void *arg)
         return;
     }
     s->draining = true;
+    session_check_stop(s);
     ws_close_all(s);
     s->drain_deadline_ms = op_now_ms() + DRAIN_MS;
     uv_timer_init(s->loop, &s->drain_timer);

@@ -26,6 +26,9 @@ struct server {
     bool draining;
     uv_timer_t drain_timer;
     uint64_t drain_deadline_ms;
+    uv_timer_t session_timer;    /* see session_check.c */
+    bool session_check_busy;
+    bool session_timer_started;
     void (*drain_done)(void *arg);
     void *drain_arg;
 };

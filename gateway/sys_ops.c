@@ -17,10 +17,8 @@ static int op_sys_ping(struct op_ctx *op)
 static void on_status_result(void *arg, int status, const PGresult *res)
 {
     struct op_ctx *op = arg;
-    (void)res;
     if (status != DBPOOL_OK) {
-        op_fail(op, status == DBPOOL_E_QUERY ? OP_E_INTERNAL : OP_E_UNAVAILABLE,
-                "the database is unavailable", NULL);
+        op_fail_db(op, status, res);
         return;
     }
     double db_ms = (double)(op_mono_ns() - op->start_ns) / 1e6;

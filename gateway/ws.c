@@ -196,16 +196,17 @@ static void on_receive(struct ws_session *s, const unsigned char *in, size_t len
     }
 }
 
-/* Writes one queued message; lws allows one write per writable callback. */
+/* Writes one queued message (lws allows one write per writable callback); once the queue is
+ * empty, carries out a pending close. */
 static int on_writable(struct ws_session *s)
 {
-    if (s->close_code) {
-        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)s->close_reason, strlen(s->close_reason));
-        return -1;
-    }
     struct msgbuf *m = peer_pop(s->peer);
     if (!m) {
+        if (s->close_code) {
+            lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                             (unsigned char *)s->close_reason, strlen(s->close_reason));
+            return -1;
+        }
         return 0;
     }
     int n = lws_write(s->wsi, msgbuf_data(m), m->len, LWS_WRITE_BINARY);
@@ -217,7 +218,7 @@ static int on_writable(struct ws_session *s)
     if (n < 0) {
         return -1;
     }
-    if (s->peer->len) {
+    if (s->peer->len || s->close_code) {
         lws_callback_on_writable(s->wsi);
     }
     return 0;
