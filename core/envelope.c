@@ -2,6 +2,7 @@
  * events (see envelope.h). */
 #include "core/envelope.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *const err_codes[OP_E__COUNT] = {
@@ -116,17 +117,20 @@ static int scan(const unsigned char *d, size_t len, int max_depth, const char **
             return -1;
         }
         pos += (size_t)skip;
-        if (container && children > 0) {
+        if (container) {
+            /* Even an empty container counts towards the depth limit. */
+            if (depth + 1 > max_depth) {
+                *why = "msgpack nested too deeply";
+                return -1;
+            }
             /* Every element takes at least one byte: a larger count is a lie. */
             if (children > len - pos) {
                 *why = "truncated msgpack";
                 return -1;
             }
-            if (depth + 1 > max_depth) {
-                *why = "msgpack nested too deeply";
-                return -1;
+            if (children > 0) {
+                pending[++depth] = children;
             }
-            pending[++depth] = children;
         }
     }
     if (pos != len) {
@@ -190,8 +194,11 @@ int envelope_decode(struct envelope_request *req, const unsigned char *data, siz
             args = &kv->val;
         }
     }
-    /* Read op before judging id, so an error event can still name the op. */
-    if (op && op->type == MSGPACK_OBJECT_STR) {
+    /* Read op before judging id, so an error event can still name the op (only a plausible
+     * one: the name is echoed back). */
+    bool op_ok = op && op->type == MSGPACK_OBJECT_STR && op->via.str.size > 0 &&
+                 op->via.str.size <= 64 && !memchr(op->via.str.ptr, '\0', op->via.str.size);
+    if (op_ok) {
         req->op = op->via.str.ptr;
         req->op_len = op->via.str.size;
     }
@@ -205,8 +212,9 @@ int envelope_decode(struct envelope_request *req, const unsigned char *data, siz
     if (!op) {
         return set_err(err, OP_E_BAD_REQUEST, "op is missing", "op");
     }
-    if (op->type != MSGPACK_OBJECT_STR || op->via.str.size == 0 || op->via.str.size > 64) {
-        return set_err(err, OP_E_BAD_REQUEST, "op must be a non-empty string", "op");
+    if (!op_ok) {
+        return set_err(err, OP_E_BAD_REQUEST, "op must be a non-empty string of at most 64 bytes",
+                       "op");
     }
     if (args && args->type == MSGPACK_OBJECT_NIL) {
         args = NULL;
@@ -308,7 +316,14 @@ struct msgbuf *envelope_failure_retry(uint64_t id, const char *message, double r
     envelope_pack_key(&w.pk, "message");
     envelope_pack_str(&w.pk, message);
     envelope_pack_key(&w.pk, "retry_after_s");
-    msgpack_pack_uint32(&w.pk, retry_after_s <= 1.0 ? 1u : (uint32_t)(retry_after_s + 0.999));
+    /* Rounded up, so a client that waits exactly this long is let in; clamped to a day. */
+    double wait = ceil(retry_after_s);
+    if (!(wait >= 1.0)) {
+        wait = 1.0;
+    } else if (wait > 86400.0) {
+        wait = 86400.0;
+    }
+    msgpack_pack_uint32(&w.pk, (uint32_t)wait);
     return envelope_finish(&w);
 }
 

@@ -32,7 +32,9 @@ struct router *router_new(const struct op_def *const *tables, size_t n_tables)
             r->ops[r->n_ops++] = d;
         }
     }
-    qsort(r->ops, r->n_ops, sizeof *r->ops, compare_defs);
+    if (r->n_ops) {
+        qsort(r->ops, r->n_ops, sizeof *r->ops, compare_defs);
+    }
     for (size_t i = 0; i < r->n_ops; i++) {
         if (!r->ops[i]->fn || (i > 0 && strcmp(r->ops[i - 1]->name, r->ops[i]->name) == 0)) {
             log_event(LOG_ERROR, "router", "bad op table row", "op=%s", r->ops[i]->name);
@@ -59,16 +61,24 @@ void router_free(struct router *r)
     free(r);
 }
 
+/* Compares a registered name with a name of len bytes from the wire (which may hold any
+ * bytes, NUL included) in the same order strcmp sorts the table. */
+static int compare_name(const char *registered, const char *name, size_t len)
+{
+    size_t n = strlen(registered);
+    int c = memcmp(registered, name, n < len ? n : len);
+    if (c != 0) {
+        return c;
+    }
+    return n < len ? -1 : n > len ? 1 : 0;
+}
+
 static ptrdiff_t find_index(const struct router *r, const char *name, size_t len)
 {
     size_t lo = 0, hi = r->n_ops;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const char *m = r->ops[mid]->name;
-        int c = strncmp(m, name, len);
-        if (c == 0) {
-            c = m[len] == '\0' ? 0 : 1;
-        }
+        int c = compare_name(r->ops[mid]->name, name, len);
         if (c == 0) {
             return (ptrdiff_t)mid;
         }
