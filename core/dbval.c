@@ -22,7 +22,7 @@ void dbval_bytea(const unsigned char *bin, size_t n, char *out)
 void dbval_bytea_array_add(struct strbuf *sb, const unsigned char *bin, size_t n)
 {
     /* Inside an array literal the backslash itself must be escaped: "\\x…". */
-    strbuf_append(sb, sb->len > 1 ? ",\"\\\\x" : "\"\\\\x", sb->len > 1 ? 6 : 5);
+    strbuf_append(sb, sb->len > 1 ? ",\"\\\\x" : "\"\\\\x", sb->len > 1 ? 5 : 4);
     for (size_t i = 0; i < n; i++) {
         char h[2] = { hexdigits[bin[i] >> 4], hexdigits[bin[i] & 15] };
         strbuf_append(sb, h, 2);
