@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/phone.h"
 #include "core/pii.h"
+#include "core/strbuf.h"
 #include "core/xalloc.h"
 
 #define NAME_MAX_LEN 200
@@ -80,7 +81,7 @@ static void on_user_inserted(void *arg, int status, const PGresult *res)
 {
     struct user_change *c = arg;
     struct op_ctx *op = c->op;
-    if (is_unique_violation(status, res)) {
+    if (is_unique_violation(status, res) || (status == DBPOOL_OK && PQntuples(res) == 0)) {
         audit_op(op, "user", 0, "conflict");
         op_fail(op, OP_E_CONFLICT, "this phone number is already registered", "phone");
     } else if (status != DBPOOL_OK) {
@@ -110,13 +111,23 @@ static void on_user_id(void *arg, int status, const PGresult *res)
     char sealed[PII_SEALED_PHONE_HEX], bi[PII_INDEX_HEX], id[24], school[24], key[24];
     int version = pii_seal_phone(op->env->keys, c->id, c->phone, sealed);
     pii_phone_index(op->env->keys, c->phone, bi);
+    struct strbuf all_bi;
+    strbuf_init(&all_bi);
+    pii_phone_index_all(op->env->keys, c->phone, &all_bi);
     const char *params[] = { dbval_i64(c->id, id), dbval_i64(op->caller.school_id, school),
                              role_name(c->role), c->name, sealed, dbval_i64(version, key), bi,
-                             c->employee_id };
-    if (dbpool_query(op->env->db,
-                     "INSERT INTO users (id, school_id, role, name, phone_enc, phone_key,"
-                     " phone_bi, employee_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                     8, params, on_user_inserted, c) != 0) {
+                             c->employee_id, all_bi.data };
+    /* The unique index sees only the current key's index; the NOT EXISTS also catches a
+     * number stored under an older key during a rotation. */
+    int r = dbpool_query(op->env->db,
+                         "INSERT INTO users (id, school_id, role, name, phone_enc, phone_key,"
+                         " phone_bi, employee_id)"
+                         " SELECT $1, $2, $3, $4, $5, $6, $7, $8"
+                         " WHERE NOT EXISTS (SELECT 1 FROM users WHERE phone_bi = ANY($9::bytea[]))"
+                         " RETURNING id",
+                         9, params, on_user_inserted, c);
+    strbuf_deinit(&all_bi);
+    if (r != 0) {
         op_fail(op, OP_E_UNAVAILABLE, UNAVAILABLE, NULL);
         change_free(c);
     }

@@ -196,6 +196,26 @@ static void on_receive(struct ws_session *s, const unsigned char *in, size_t len
     }
 }
 
+/* lws 4.1 keeps the close opcode out of its public enum (the gap at 4 in
+ * enum lws_write_protocol, "handled by lws_close_reason()"). */
+#define WRITE_CLOSE_FRAME ((enum lws_write_protocol)4)
+
+/* Sends a close frame with code and reason. lws_close_reason() only takes effect when a
+ * RECEIVE callback returns -1: a writable callback that returns -1 marks the socket unusable
+ * and drops it without a close frame (seen on 4.1.6), so the frame is written here. */
+static void write_close_frame(struct lws *wsi, int code, const char *reason)
+{
+    unsigned char frame[LWS_PRE + 2 + 123];
+    size_t len = strlen(reason);
+    if (len > 123) {
+        len = 123; /* control frames carry at most 125 bytes */
+    }
+    frame[LWS_PRE] = (unsigned char)(code >> 8);
+    frame[LWS_PRE + 1] = (unsigned char)code;
+    memcpy(frame + LWS_PRE + 2, reason, len);
+    lws_write(wsi, frame + LWS_PRE, 2 + len, WRITE_CLOSE_FRAME);
+}
+
 /* Writes one queued message (lws allows one write per writable callback); once the queue is
  * empty, carries out a pending close. */
 static int on_writable(struct ws_session *s)
@@ -203,8 +223,7 @@ static int on_writable(struct ws_session *s)
     struct msgbuf *m = peer_pop(s->peer);
     if (!m) {
         if (s->close_code) {
-            lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                             (unsigned char *)s->close_reason, strlen(s->close_reason));
+            write_close_frame(s->wsi, s->close_code, s->close_reason);
             return -1;
         }
         return 0;
