@@ -50,6 +50,9 @@ static const struct var_doc var_docs[] = {
     { "CLASSMENT_SMS_TEMPLATE", "{\"to\":\"{to}\",\"text\":\"{text}\"}",
       "JSON body posted to the SMS gateway" },
     { "CLASSMENT_SMS_AUTH", "(unset)", "Authorization header sent to the SMS gateway" },
+    { "CLASSMENT_AUDIT_RETENTION_DAYS", "1095", "days audit entries are kept (30-3650)" },
+    { "CLASSMENT_SESSION_RETENTION_DAYS", "90", "days ended sessions (device, usage data) are "
+                                                "kept (1-3650)" },
 };
 
 static int fail(char *err, size_t err_len, const char *name, const char *why)
@@ -215,6 +218,16 @@ int config_load(struct config *c, config_getenv_fn *get, char *err, size_t err_l
     }
     c->sms_template = str_var(get, "CLASSMENT_SMS_TEMPLATE", NULL);
     c->sms_auth = str_var(get, "CLASSMENT_SMS_AUTH", NULL);
+    if ((r = int_var(get, "CLASSMENT_AUDIT_RETENTION_DAYS", 1095, 30, 3650, &v, err,
+                     err_len)) != 0) {
+        goto out;
+    }
+    c->audit_retention_days = (int)v;
+    if ((r = int_var(get, "CLASSMENT_SESSION_RETENTION_DAYS", 90, 1, 3650, &v, err, err_len)) !=
+        0) {
+        goto out;
+    }
+    c->session_retention_days = (int)v;
 out:
     if (r != 0) {
         config_deinit(c);

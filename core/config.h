@@ -30,6 +30,8 @@ struct config {
     char *sms_url;           /* CLASSMENT_SMS_URL; http:// gateway */
     char *sms_template;      /* CLASSMENT_SMS_TEMPLATE; JSON body with {to} and {text} */
     char *sms_auth;          /* CLASSMENT_SMS_AUTH; Authorization header value */
+    int audit_retention_days;   /* CLASSMENT_AUDIT_RETENTION_DAYS; default 1095 (3 years) */
+    int session_retention_days; /* CLASSMENT_SESSION_RETENTION_DAYS; ended sessions, 90 */
 };
 
 /* Looks a variable up; getenv in the server, a table in tests. */

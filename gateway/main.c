@@ -15,6 +15,7 @@
 #include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/ratelimit.h"
+#include "core/retention.h"
 #include "core/sms.h"
 #include "gateway/ops.h"
 #include "gateway/router.h"
@@ -36,6 +37,7 @@ struct app {
     struct sms *sms;
     struct audit *audit;
     struct ratelimit *login_by_addr, *login_by_conn;
+    struct retention *retention;
     uv_timer_t sweep_timer;
     uv_signal_t sigint, sigterm;
     bool stopping;
@@ -97,6 +99,8 @@ static void stop(struct app *app, const char *why)
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sweep_timer, NULL);
+    retention_close(app->retention);
+    app->retention = NULL;
     server_shutdown(app->server, on_server_stopped, app);
 }
 
@@ -144,6 +148,7 @@ static int load_keys(struct app *app)
 /* Start-up failed after the loop had handles: close what exists and drain the loop. */
 static int abandon(struct app *app)
 {
+    retention_close(app->retention);
     if (app->audit) {
         audit_close(app->audit, NULL, NULL);
     }
@@ -178,6 +183,8 @@ static int serve(struct app *app)
         goto out;
     }
     app->audit = audit_new(&app->loop, app->db);
+    app->retention = retention_new(&app->loop, app->db, app->cfg.audit_retention_days,
+                                   app->cfg.session_retention_days, 3600);
     /* Login requests: a burst of 10 then one every 6 s per connection; a school's Wi-Fi puts
      * many phones behind one address, so the address allows 60 then 5 per second. */
     app->login_by_conn = ratelimit_new(10, 1.0 / 6.0, 200000);
