@@ -206,9 +206,12 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         /* A WebSocket upgrade without our subprotocol lands here: refuse it. */
         return -1;
     case LWS_CALLBACK_HTTP:
+        if (!h) {
+            return -1;
+        }
         return on_request(wsi, h, srv, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-        if (!h->body) {
+        if (!h || !h->body) {
             return 0;
         }
         int n = lws_write(wsi, h->body + LWS_PRE, h->len, LWS_WRITE_HTTP_FINAL);
@@ -220,8 +223,12 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
     }
     case LWS_CALLBACK_CLOSED_HTTP:
-        free(h->body);
-        h->body = NULL;
+        /* lws may close a connection whose per-session data was never allocated (seen when
+         * a TLS connection moves from HTTP to a WebSocket upgrade). */
+        if (h) {
+            free(h->body);
+            h->body = NULL;
+        }
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
