@@ -53,6 +53,15 @@ static const struct var_doc var_docs[] = {
     { "CLASSMENT_AUDIT_RETENTION_DAYS", "1095", "days audit entries are kept (30-3650)" },
     { "CLASSMENT_SESSION_RETENTION_DAYS", "90", "days ended sessions (device, usage data) are "
                                                 "kept (1-3650)" },
+    { "CLASSMENT_GPS_MIN_INTERVAL_MS", "500", "positions of one trip closer together than this "
+                                              "are refused (0-60000)" },
+    { "CLASSMENT_GPS_MAX_AGE_S", "120", "positions older than this are refused (5-3600)" },
+    { "CLASSMENT_GPS_MAX_SPEED", "50", "m/s; a position implying more is refused (5-300)" },
+    { "CLASSMENT_TRIP_IDLE_S", "900", "a trip without positions this long is ended (1-86400)" },
+    { "CLASSMENT_STOP_RADIUS_M", "60", "a bus this close to a stop has arrived (5-1000)" },
+    { "CLASSMENT_STOP_APPROACH_S", "300", "parents are told when the ETA to their stop drops "
+                                          "to this (10-3600)" },
+    { "CLASSMENT_POSITION_RETENTION_DAYS", "30", "days stored GPS positions are kept (1-3650)" },
 };
 
 static int fail(char *err, size_t err_len, const char *name, const char *why)
@@ -228,6 +237,26 @@ int config_load(struct config *c, config_getenv_fn *get, char *err, size_t err_l
         goto out;
     }
     c->session_retention_days = (int)v;
+    struct {
+        const char *name;
+        long fallback, min, max;
+        int *field;
+    } ints[] = {
+        { "CLASSMENT_GPS_MIN_INTERVAL_MS", 500, 0, 60000, &c->gps_min_interval_ms },
+        { "CLASSMENT_GPS_MAX_AGE_S", 120, 5, 3600, &c->gps_max_age_s },
+        { "CLASSMENT_GPS_MAX_SPEED", 50, 5, 300, &c->gps_max_speed_mps },
+        { "CLASSMENT_TRIP_IDLE_S", 900, 1, 86400, &c->trip_idle_s },
+        { "CLASSMENT_STOP_RADIUS_M", 60, 5, 1000, &c->stop_radius_m },
+        { "CLASSMENT_STOP_APPROACH_S", 300, 10, 3600, &c->stop_approach_s },
+        { "CLASSMENT_POSITION_RETENTION_DAYS", 30, 1, 3650, &c->position_retention_days },
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if ((r = int_var(get, ints[i].name, ints[i].fallback, ints[i].min, ints[i].max, &v, err,
+                         err_len)) != 0) {
+            goto out;
+        }
+        *ints[i].field = (int)v;
+    }
 out:
     if (r != 0) {
         config_deinit(c);

@@ -32,6 +32,14 @@ struct config {
     char *sms_auth;          /* CLASSMENT_SMS_AUTH; Authorization header value */
     int audit_retention_days;   /* CLASSMENT_AUDIT_RETENTION_DAYS; default 1095 (3 years) */
     int session_retention_days; /* CLASSMENT_SESSION_RETENTION_DAYS; ended sessions, 90 */
+    /* live tracking (tracking/tracker.h has the meaning of each) */
+    int gps_min_interval_ms;    /* CLASSMENT_GPS_MIN_INTERVAL_MS; 500 */
+    int gps_max_age_s;          /* CLASSMENT_GPS_MAX_AGE_S; 120 */
+    int gps_max_speed_mps;      /* CLASSMENT_GPS_MAX_SPEED; 50 */
+    int trip_idle_s;            /* CLASSMENT_TRIP_IDLE_S; 900 */
+    int stop_radius_m;          /* CLASSMENT_STOP_RADIUS_M; 60 */
+    int stop_approach_s;        /* CLASSMENT_STOP_APPROACH_S; 300 */
+    int position_retention_days;/* CLASSMENT_POSITION_RETENTION_DAYS; 30 */
 };
 
 /* Looks a variable up; getenv in the server, a table in tests. */

@@ -18,8 +18,10 @@ struct audit;
 struct config;
 struct crypto_keys;
 struct dbpool;
+struct presence;
 struct ratelimit;
 struct sms;
+struct tracker;
 
 /* The services handlers may use, shared by every op. */
 struct op_env {
@@ -32,6 +34,8 @@ struct op_env {
     struct audit *audit;
     struct ratelimit *login_by_addr; /* auth requests per client address */
     struct ratelimit *login_by_conn; /* auth requests per connection */
+    struct presence *presence;       /* user id -> live connections */
+    struct tracker *tracker;         /* live trips (tracking/tracker.h) */
     /* Closes the live connections of one session (session_id > 0) or of every session of a
      * user (user_id > 0) with the given WebSocket close code; the gateway provides it. */
     void (*close_sessions)(void *ctx, int64_t session_id, int64_t user_id);

@@ -48,7 +48,32 @@ void peer_unref(struct peer *p)
     free(p);
 }
 
+static int enqueue(struct peer *p, struct msgbuf *m, uint64_t key);
+
 int peer_send(struct peer *p, struct msgbuf *m)
+{
+    return enqueue(p, m, 0);
+}
+
+int peer_send_latest(struct peer *p, struct msgbuf *m, uint64_t key)
+{
+    if (p->closed) {
+        return PEER_E_CLOSED;
+    }
+    for (uint32_t i = 0; key && i < p->len; i++) {
+        struct peer_slot *slot = &p->ring[(p->head + i) % p->cap];
+        if (slot->key == key) {
+            p->queued_bytes += m->len - slot->msg->len;
+            msgbuf_unref(slot->msg);
+            slot->msg = msgbuf_ref(m);
+            p->coalesced++;
+            return 0;
+        }
+    }
+    return enqueue(p, m, key);
+}
+
+static int enqueue(struct peer *p, struct msgbuf *m, uint64_t key)
 {
     if (p->closed) {
         return PEER_E_CLOSED;
@@ -68,7 +93,7 @@ int peer_send(struct peer *p, struct msgbuf *m)
         if (cap > p->max) {
             cap = p->max;
         }
-        struct msgbuf **ring = xmalloc(sizeof *ring * cap);
+        struct peer_slot *ring = xmalloc(sizeof *ring * cap);
         for (uint32_t i = 0; i < p->len; i++) {
             ring[i] = p->ring[(p->head + i) % p->cap];
         }
@@ -77,7 +102,7 @@ int peer_send(struct peer *p, struct msgbuf *m)
         p->cap = cap;
         p->head = 0;
     }
-    p->ring[(p->head + p->len) % p->cap] = msgbuf_ref(m);
+    p->ring[(p->head + p->len) % p->cap] = (struct peer_slot){ .msg = msgbuf_ref(m), .key = key };
     p->len++;
     p->queued_bytes += m->len;
     if (p->len == 1 && p->tx) {
@@ -119,7 +144,7 @@ struct msgbuf *peer_pop(struct peer *p)
     if (p->len == 0) {
         return NULL;
     }
-    struct msgbuf *m = p->ring[p->head];
+    struct msgbuf *m = p->ring[p->head].msg;
     p->head = (p->head + 1) % p->cap;
     p->len--;
     p->queued_bytes -= m->len;

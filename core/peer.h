@@ -28,6 +28,12 @@ enum {
     PEER_CLOSE_TRY_LATER = 1013,
 };
 
+/* One queued message; key is non-zero for "latest wins" messages (see peer_send_latest). */
+struct peer_slot {
+    struct msgbuf *msg;
+    uint64_t key;
+};
+
 struct peer {
     int refs;
     uint64_t id;          /* connection number, for logs */
@@ -35,9 +41,11 @@ struct peer {
     struct caller caller;
     char addr[48];        /* client address, for rate limits and the audit log */
     /* send queue: a ring of messages, each holding one reference */
-    struct msgbuf **ring;
+    struct peer_slot *ring;
     uint32_t head, len, cap, max;
     size_t queued_bytes;
+    uint64_t coalesced;   /* messages replaced by a newer one with the same key */
+    uint32_t n_subscriptions; /* live-trip subscriptions (tracking/), to skip work on close */
     /* error-event budget (token bucket) */
     double err_tokens;
     uint64_t err_refill_ms;
@@ -54,6 +62,10 @@ void peer_unref(struct peer *p);
 /* Queues m (taking a new reference). Returns 0, PEER_E_CLOSED, or PEER_E_FULL after which the
  * queue is dropped and the peer closed with 1008 because it does not read fast enough. */
 int peer_send(struct peer *p, struct msgbuf *m);
+/* Queues m unless a message with the same non-zero key is still waiting, which m then
+ * replaces in place: a client that cannot keep up gets only the newest (a bus position, say)
+ * and the queue does not grow. Same results as peer_send. */
+int peer_send_latest(struct peer *p, struct msgbuf *m, uint64_t key);
 /* Queues one message to each peer of a set; the message is shared, never copied. Returns how
  * many peers took it. */
 size_t peer_send_many(struct peer *const *peers, size_t n, struct msgbuf *m);

@@ -16,9 +16,11 @@
 #include "core/log.h"
 #include "core/phone.h"
 #include "core/pii.h"
+#include "core/presence.h"
 #include "core/ratelimit.h"
 #include "core/sms.h"
 #include "core/xalloc.h"
+#include "tracking/tracker.h"
 
 #define OTP_TTL_S 300
 #define OTP_RESEND_S 30
@@ -86,9 +88,17 @@ static void become(struct op_ctx *op, int64_t user, int64_t school, int64_t sess
     struct caller c = { .user_id = user, .school_id = school, .session_id = session,
                         .role = role_parse(role, strlen(role)) };
     op->caller = c;
-    if (!op->peer->closed) {
-        op->peer->caller = c;
+    struct peer *p = op->peer;
+    if (p->closed) {
+        return;
     }
+    if (p->caller.user_id) {
+        /* A connection that logs in again as someone else leaves the old user behind. */
+        presence_remove(op->env->presence, p->caller.user_id, p);
+        tracker_peer_gone(op->env->tracker, p);
+    }
+    p->caller = c;
+    presence_add(op->env->presence, p);
 }
 
 /* --- auth.otp.request --- */
@@ -500,8 +510,11 @@ static void on_logged_out(void *arg, int status, const PGresult *res)
     int64_t session = op->caller.session_id;
     audit_op(op, "session", session, "ok");
     /* This connection stays open, anonymous; others on the same session are closed. */
-    if (!op->peer->closed && op->peer->caller.session_id == session) {
-        memset(&op->peer->caller, 0, sizeof op->peer->caller);
+    struct peer *p = op->peer;
+    if (!p->closed && p->caller.session_id == session) {
+        presence_remove(op->env->presence, p->caller.user_id, p);
+        tracker_peer_gone(op->env->tracker, p);
+        memset(&p->caller, 0, sizeof p->caller);
     }
     if (op->env->close_sessions) {
         op->env->close_sessions(op->env->close_sessions_ctx, session, 0);

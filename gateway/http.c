@@ -11,6 +11,7 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 #include "gateway/server_internal.h"
+#include "tracking/tracker.h"
 
 /* A response body waiting for the writable callback. */
 struct http_session {
@@ -110,6 +111,9 @@ static int serve_metrics(struct lws *wsi, struct http_session *h, struct server 
                       "classment_audit_buffered %llu\n",
                       (unsigned long long)as.recorded, (unsigned long long)as.written,
                       (unsigned long long)as.dropped, (unsigned long long)as.buffered);
+    }
+    if (srv->env->tracker) {
+        tracker_render_metrics(srv->env->tracker, &sb);
     }
     int r = respond(wsi, h, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                     sb.data, sb.len);

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/migrate.h"
+#include "core/presence.h"
 #include "core/ratelimit.h"
 #include "core/retention.h"
 #include "core/sms.h"
@@ -21,6 +22,7 @@
 #include "gateway/router.h"
 #include "gateway/server.h"
 #include "gateway/session_check.h"
+#include "tracking/tracker.h"
 
 /* How long a stop waits for database work in flight. */
 #define DB_DRAIN_MS 3000
@@ -38,6 +40,8 @@ struct app {
     struct audit *audit;
     struct ratelimit *login_by_addr, *login_by_conn;
     struct retention *retention;
+    struct presence *presence;
+    struct tracker *tracker;
     uv_timer_t sweep_timer;
     uv_signal_t sigint, sigterm;
     bool stopping;
@@ -73,12 +77,20 @@ static void on_audit_closed(void *arg)
     sms_close(app->sms, on_sms_closed, app);
 }
 
-/* The sockets are closed: write the audit entries and finish the database work they started,
- * then let the loop end. */
+static void on_tracker_closed(void *arg)
+{
+    struct app *app = arg;
+    app->tracker = NULL;
+    app->env.tracker = NULL;
+    audit_close(app->audit, on_audit_closed, app);
+}
+
+/* The sockets are closed: store the positions and audit entries still buffered, finish the
+ * database work in flight, then let the loop end. */
 static void on_server_stopped(void *arg)
 {
     struct app *app = arg;
-    audit_close(app->audit, on_audit_closed, app);
+    tracker_close(app->tracker, on_tracker_closed, app);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -149,6 +161,9 @@ static int load_keys(struct app *app)
 static int abandon(struct app *app)
 {
     retention_close(app->retention);
+    if (app->tracker) {
+        tracker_close(app->tracker, NULL, NULL);
+    }
     if (app->audit) {
         audit_close(app->audit, NULL, NULL);
     }
@@ -184,7 +199,19 @@ static int serve(struct app *app)
     }
     app->audit = audit_new(&app->loop, app->db);
     app->retention = retention_new(&app->loop, app->db, app->cfg.audit_retention_days,
-                                   app->cfg.session_retention_days, 3600);
+                                   app->cfg.session_retention_days,
+                                   app->cfg.position_retention_days, 3600);
+    app->presence = presence_new();
+    struct tracker_config tc;
+    tracker_config_defaults(&tc);
+    tc.min_interval_ms = app->cfg.gps_min_interval_ms;
+    tc.max_age_s = app->cfg.gps_max_age_s;
+    tc.max_speed_mps = app->cfg.gps_max_speed_mps;
+    tc.idle_end_s = app->cfg.trip_idle_s;
+    tc.stop_radius_m = app->cfg.stop_radius_m;
+    tc.approach_s = app->cfg.stop_approach_s;
+    tc.retention_days = app->cfg.position_retention_days;
+    app->tracker = tracker_new(&app->loop, app->db, app->presence, &tc);
     /* Login requests: a burst of 10 then one every 6 s per connection; a school's Wi-Fi puts
      * many phones behind one address, so the address allows 60 then 5 per second. */
     app->login_by_conn = ratelimit_new(10, 1.0 / 6.0, 200000);
@@ -196,6 +223,7 @@ static int serve(struct app *app)
         .loop = &app->loop, .db = app->db, .cfg = &app->cfg, .metrics = &app->metrics,
         .keys = &app->keys, .sms = app->sms, .audit = app->audit,
         .login_by_addr = app->login_by_addr, .login_by_conn = app->login_by_conn,
+        .presence = app->presence, .tracker = app->tracker,
         .close_sessions = session_check_close,
     };
     app->router = router_new(all_op_tables, n_op_tables);
@@ -226,6 +254,7 @@ static int serve(struct app *app)
     uv_run(&app->loop, UV_RUN_DEFAULT);
 out:
     router_free(app->router);
+    presence_free(app->presence);
     ratelimit_free(app->login_by_addr);
     ratelimit_free(app->login_by_conn);
     if (uv_loop_close(&app->loop) != 0) {

@@ -5,12 +5,14 @@
 #include "academics/user_ops.h"
 #include "gateway/auth_ops.h"
 #include "gateway/sys_ops.h"
+#include "tracking/tracker.h"
 
 const struct op_def *const all_op_tables[] = {
     sys_ops,
     auth_ops,
     user_ops,
     audit_ops,
+    trip_ops,
 };
 
 const size_t n_op_tables = sizeof all_op_tables / sizeof all_op_tables[0];

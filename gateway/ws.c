@@ -4,8 +4,10 @@
 
 #include "core/envelope.h"
 #include "core/log.h"
+#include "core/presence.h"
 #include "core/xalloc.h"
 #include "gateway/server_internal.h"
+#include "tracking/tracker.h"
 
 _Static_assert(LWS_PRE <= MSGBUF_HEADROOM, "msgbuf headroom must fit the lws frame header");
 
@@ -286,6 +288,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         list_remove(srv, s);
         srv->env->metrics->connections--;
         reset_rx(s);
+        if (s->peer->caller.user_id) {
+            presence_remove(srv->env->presence, s->peer->caller.user_id, s->peer);
+        }
+        tracker_peer_gone(srv->env->tracker, s->peer);
         peer_detach(s->peer);
         peer_unref(s->peer);
         s->peer = NULL;
