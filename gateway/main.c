@@ -263,6 +263,16 @@ out:
     return rc;
 }
 
+/* `classmentd migrate` touches no personal data, so it needs no key file even in production. */
+static const char *getenv_for_migrate(const char *name)
+{
+    const char *v = getenv(name);
+    if (strcmp(name, "CLASSMENT_KEY_FILE") == 0 && (!v || !*v)) {
+        return "(not needed to migrate)";
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -283,7 +293,8 @@ int main(int argc, char **argv)
 
     static struct app app;
     char err[256];
-    if (config_load(&app.cfg, (config_getenv_fn *)getenv, err, sizeof err) != 0) {
+    config_getenv_fn *get = migrate_only ? getenv_for_migrate : (config_getenv_fn *)getenv;
+    if (config_load(&app.cfg, get, err, sizeof err) != 0) {
         fprintf(stderr, "classmentd: configuration error: %s\n", err);
         return 2;
     }

@@ -1,0 +1,420 @@
+/* classment-fixture: data for benchmarks and demos, written straight into a database.
+ *   load --trips T --parents S [--url URL] [--out FILE]   one school, T routes with a driver and
+ *        an active trip each, S parents per trip whose children ride that route, a session
+ *        for every driver and parent; prints {"url", "drivers": [{token, trip}],
+ *        "parents": [{token, trip}]} (PROTOCOL.md, "Load fixtures").
+ *   demo --school ID                                       a route of real-looking stops in
+ *        Bengaluru, a bus, a driver, two parents and their children for the demo school;
+ *        prints {"route", "driver": {phone, token}, "parents": [{phone}]}.
+ * Uses CLASSMENT_DB and CLASSMENT_KEY_FILE like classment-admin. */
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/crypto.h"
+#include "core/dbval.h"
+#include "core/pii.h"
+#include "core/strbuf.h"
+#include "core/xalloc.h"
+
+#define MAX_TRIPS 10000
+#define MAX_PARENTS 1000
+#define STOPS_PER_ROUTE 6
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "classment-fixture: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static PGresult *exec_ok(PGconn *pg, const char *what, const char *sql, int n,
+                         const char *const *params)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        die("%s: %s", what, msg ? msg : PQerrorMessage(pg));
+    }
+    return res;
+}
+
+static void exec_cmd(PGconn *pg, const char *what, const char *sql, int n,
+                     const char *const *params)
+{
+    PQclear(exec_ok(pg, what, sql, n, params));
+}
+
+static const char *arg_value(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; i++) {
+        if (strcmp(argv[i], name) == 0) {
+            return argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
+/* Users of one role, created in one statement; phones are synthetic and unique per school.
+ * ids[] receives the new ids in order. */
+static void create_users(PGconn *pg, const struct crypto_keys *keys, int64_t school,
+                         const char *role, const char *name_prefix, int64_t phone_base,
+                         size_t n, int64_t *ids)
+{
+    char count[24];
+    const char *p1[] = { dbval_i64((int64_t)n, count) };
+    PGresult *res = exec_ok(pg, "allocating user ids",
+                            "SELECT nextval('users_id_seq') FROM generate_series(1, $1)", 1, p1);
+    struct strbuf c_id, c_name, c_enc, c_key, c_bi;
+    struct strbuf *cols[] = { &c_id, &c_name, &c_enc, &c_key, &c_bi };
+    for (size_t c = 0; c < 5; c++) {
+        strbuf_init(cols[c]);
+        strbuf_append(cols[c], "{", 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+        char phone[32];
+        snprintf(phone, sizeof phone, "+91%010" PRId64, (phone_base + (int64_t)i) % 10000000000);
+        char sealed[PII_SEALED_PHONE_HEX];
+        unsigned char bi[CRYPTO_HASH_BYTES];
+        int version = pii_seal_phone(keys, ids[i], phone, sealed);
+        pii_phone_index_raw(keys, phone, bi);
+        const char *sep = i ? "," : "";
+        strbuf_printf(&c_id, "%s%" PRId64, sep, ids[i]);
+        strbuf_printf(&c_name, "%s\"%s %zu\"", sep, name_prefix, i + 1);
+        /* sealed is "\x…": inside an array literal the backslash is escaped. */
+        strbuf_printf(&c_enc, "%s\"\\\\%s\"", sep, sealed + 1);
+        strbuf_printf(&c_key, "%s%d", sep, version);
+        dbval_bytea_array_add(&c_bi, bi, sizeof bi);
+    }
+    PQclear(res);
+    for (size_t c = 0; c < 5; c++) {
+        strbuf_append(cols[c], "}", 1);
+    }
+    char school_s[24];
+    const char *params[] = { dbval_i64(school, school_s), role, c_id.data, c_name.data,
+                             c_enc.data, c_key.data, c_bi.data };
+    exec_cmd(pg, "creating users",
+             "INSERT INTO users (id, school_id, role, name, phone_enc, phone_key, phone_bi)"
+             " SELECT u.id, $1, $2, u.name, u.enc, u.k, u.bi"
+             " FROM unnest($3::bigint[], $4::text[], $5::bytea[], $6::smallint[], $7::bytea[])"
+             "  AS u(id, name, enc, k, bi)",
+             7, params);
+    for (size_t c = 0; c < 5; c++) {
+        strbuf_deinit(cols[c]);
+    }
+}
+
+/* Opens a session for each user; tokens[i] receives user i's token. */
+static void create_sessions(PGconn *pg, int64_t school, const int64_t *users, size_t n,
+                            char (*tokens)[CRYPTO_TOKEN_CHARS + 1])
+{
+    struct strbuf c_user, c_hash;
+    strbuf_init(&c_user);
+    strbuf_init(&c_hash);
+    strbuf_append(&c_user, "{", 1);
+    strbuf_append(&c_hash, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char hash[CRYPTO_HASH_BYTES];
+        crypto_token_new(tokens[i]);
+        crypto_token_hash(tokens[i], strlen(tokens[i]), hash);
+        strbuf_printf(&c_user, "%s%" PRId64, i ? "," : "", users[i]);
+        dbval_bytea_array_add(&c_hash, hash, sizeof hash);
+    }
+    strbuf_append(&c_user, "}", 1);
+    strbuf_append(&c_hash, "}", 1);
+    char school_s[24];
+    const char *params[] = { dbval_i64(school, school_s), c_user.data, c_hash.data };
+    exec_cmd(pg, "creating sessions",
+             "INSERT INTO sessions (user_id, school_id, token_hash, device_type, device_os,"
+             " app_version, expires_at)"
+             " SELECT u, $1, h, 'fixture', 'linux', '1', now() + interval '30 days'"
+             " FROM unnest($2::bigint[], $3::bytea[]) AS s(u, h)",
+             3, params);
+    strbuf_deinit(&c_user);
+    strbuf_deinit(&c_hash);
+}
+
+static int64_t insert_school(PGconn *pg, const char *name)
+{
+    const char *params[] = { name };
+    PGresult *res = exec_ok(pg, "creating the school",
+                            "INSERT INTO schools (name) VALUES ($1) RETURNING id", 1, params);
+    int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return id;
+}
+
+/* A route of STOPS_PER_ROUTE stops about 600 m apart, heading north-east from (lat, lon). */
+static int64_t insert_route(PGconn *pg, int64_t school, const char *name, double lat,
+                            double lon, const char *const *stop_names, int64_t *stop_ids)
+{
+    struct strbuf names, lats, lons;
+    strbuf_init(&names);
+    strbuf_init(&lats);
+    strbuf_init(&lons);
+    strbuf_append(&names, "{", 1);
+    strbuf_append(&lats, "{", 1);
+    strbuf_append(&lons, "{", 1);
+    for (int i = 0; i < STOPS_PER_ROUTE; i++) {
+        const char *sep = i ? "," : "";
+        strbuf_printf(&names, "%s\"%s\"", sep, stop_names[i]);
+        strbuf_printf(&lats, "%s%.6f", sep, lat + 0.004 * i);
+        strbuf_printf(&lons, "%s%.6f", sep, lon + 0.0035 * i);
+    }
+    strbuf_append(&names, "}", 1);
+    strbuf_append(&lats, "}", 1);
+    strbuf_append(&lons, "}", 1);
+    char school_s[24];
+    const char *params[] = { dbval_i64(school, school_s), name, names.data, lats.data,
+                             lons.data };
+    PGresult *res = exec_ok(pg, "creating a route",
+                            "WITH r AS (INSERT INTO routes (school_id, name) VALUES ($1, $2)"
+                            "  RETURNING id)"
+                            " INSERT INTO route_stops (route_id, seq, name, location)"
+                            " SELECT r.id, s.seq, s.name,"
+                            "  ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography"
+                            " FROM r, unnest($3::text[], $4::float8[], $5::float8[])"
+                            "  WITH ORDINALITY AS s(name, lat, lon, seq)"
+                            " RETURNING route_id, id",
+                            5, params);
+    int64_t route = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    for (int i = 0; i < PQntuples(res) && i < STOPS_PER_ROUTE; i++) {
+        stop_ids[i] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    }
+    PQclear(res);
+    strbuf_deinit(&names);
+    strbuf_deinit(&lats);
+    strbuf_deinit(&lons);
+    return route;
+}
+
+/* One child per parent, riding route from one of its stops. */
+static void insert_riders(PGconn *pg, int64_t school, int64_t route, const int64_t *stop_ids,
+                          const int64_t *parents, size_t n, const char *prefix)
+{
+    struct strbuf c_parent, c_stop, c_no;
+    strbuf_init(&c_parent);
+    strbuf_init(&c_stop);
+    strbuf_init(&c_no);
+    strbuf_append(&c_parent, "{", 1);
+    strbuf_append(&c_stop, "{", 1);
+    strbuf_append(&c_no, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *sep = i ? "," : "";
+        strbuf_printf(&c_parent, "%s%" PRId64, sep, parents[i]);
+        strbuf_printf(&c_stop, "%s%" PRId64, sep, stop_ids[i % STOPS_PER_ROUTE]);
+        strbuf_printf(&c_no, "%s\"%s-%" PRId64 "-%zu\"", sep, prefix, route, i + 1);
+    }
+    strbuf_append(&c_parent, "}", 1);
+    strbuf_append(&c_stop, "}", 1);
+    strbuf_append(&c_no, "}", 1);
+    char school_s[24], route_s[24];
+    const char *params[] = { dbval_i64(school, school_s), dbval_i64(route, route_s),
+                             c_parent.data, c_stop.data, c_no.data };
+    exec_cmd(pg, "creating students",
+             "WITH input AS (SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[])"
+             "   AS x(parent, stop, adm)),"
+             " st AS (INSERT INTO students (school_id, name, admission_no, class_name, section)"
+             "   SELECT $1, 'Student ' || adm, adm, '5', 'A' FROM input RETURNING id, admission_no),"
+             " g AS (INSERT INTO guardians (student_id, user_id, school_id, relationship)"
+             "   SELECT st.id, input.parent, $1, 'parent' FROM st"
+             "   JOIN input ON input.adm = st.admission_no)"
+             " INSERT INTO route_assignments (route_id, student_id, stop_id, school_id)"
+             " SELECT $2, st.id, input.stop, $1 FROM st JOIN input ON input.adm = st.admission_no",
+             5, params);
+    strbuf_deinit(&c_parent);
+    strbuf_deinit(&c_stop);
+    strbuf_deinit(&c_no);
+}
+
+static const char *const generic_stops[STOPS_PER_ROUTE] = {
+    "Stop 1", "Stop 2", "Stop 3", "Stop 4", "Stop 5", "School gate",
+};
+
+static int cmd_load(int argc, char **argv, PGconn *pg, const struct crypto_keys *keys)
+{
+    const char *trips_s = arg_value(argc, argv, "--trips");
+    const char *parents_s = arg_value(argc, argv, "--parents");
+    const char *url = arg_value(argc, argv, "--url");
+    const char *out_path = arg_value(argc, argv, "--out");
+    long n_trips = trips_s ? strtol(trips_s, NULL, 10) : 0;
+    long per_trip = parents_s ? strtol(parents_s, NULL, 10) : 0;
+    if (n_trips < 1 || n_trips > MAX_TRIPS || per_trip < 0 || per_trip > MAX_PARENTS) {
+        die("load needs --trips 1-%d and --parents 0-%d", MAX_TRIPS, MAX_PARENTS);
+    }
+    if (!url) {
+        url = "ws://127.0.0.1:8080/v1/ws";
+    }
+    exec_cmd(pg, "begin", "BEGIN", 0, NULL);
+    char name[64];
+    snprintf(name, sizeof name, "Load fixture %lld", (long long)time(NULL));
+    int64_t school = insert_school(pg, name);
+    /* Synthetic numbers +91 6xxxxxxxxx, unique per school. */
+    int64_t phone_base = 6000000000LL + (school % 3000) * 1000000LL;
+    size_t n_parents = (size_t)(n_trips * per_trip);
+    int64_t *drivers = xcalloc((size_t)n_trips, sizeof *drivers);
+    int64_t *parents = xcalloc(n_parents ? n_parents : 1, sizeof *parents);
+    int64_t *trip_ids = xcalloc((size_t)n_trips, sizeof *trip_ids);
+    create_users(pg, keys, school, "driver", "Driver", phone_base, (size_t)n_trips, drivers);
+    if (n_parents) {
+        create_users(pg, keys, school, "parent", "Parent", phone_base + MAX_TRIPS, n_parents,
+                     parents);
+    }
+    for (long t = 0; t < n_trips; t++) {
+        char route_name[32];
+        snprintf(route_name, sizeof route_name, "Route %ld", t + 1);
+        int64_t stop_ids[STOPS_PER_ROUTE] = { 0 };
+        double lat = 12.90 + 0.01 * (double)(t % 20);
+        double lon = 77.55 + 0.01 * (double)(t / 20 % 20);
+        int64_t route = insert_route(pg, school, route_name, lat, lon, generic_stops, stop_ids);
+        if (per_trip) {
+            insert_riders(pg, school, route, stop_ids, parents + t * per_trip,
+                          (size_t)per_trip, "L");
+        }
+        char school_s[24], route_s[24], driver_s[24];
+        const char *params[] = { dbval_i64(school, school_s), dbval_i64(route, route_s),
+                                 dbval_i64(drivers[t], driver_s) };
+        PGresult *res = exec_ok(pg, "starting a trip",
+                                "INSERT INTO trips (school_id, route_id, driver_id)"
+                                " VALUES ($1, $2, $3) RETURNING id",
+                                3, params);
+        trip_ids[t] = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    char (*driver_tokens)[CRYPTO_TOKEN_CHARS + 1] = xcalloc((size_t)n_trips,
+                                                            sizeof *driver_tokens);
+    char (*parent_tokens)[CRYPTO_TOKEN_CHARS + 1] = xcalloc(n_parents ? n_parents : 1,
+                                                            sizeof *parent_tokens);
+    create_sessions(pg, school, drivers, (size_t)n_trips, driver_tokens);
+    if (n_parents) {
+        create_sessions(pg, school, parents, n_parents, parent_tokens);
+    }
+    exec_cmd(pg, "commit", "COMMIT", 0, NULL);
+
+    FILE *out = out_path ? fopen(out_path, "w") : stdout;
+    if (!out) {
+        die("cannot write %s: %s", out_path, strerror(errno));
+    }
+    fprintf(out, "{\"url\": \"%s\", \"school\": %" PRId64 ",\n \"drivers\": [", url, school);
+    for (long t = 0; t < n_trips; t++) {
+        fprintf(out, "%s\n  {\"token\": \"%s\", \"trip\": %" PRId64 "}", t ? "," : "",
+                driver_tokens[t], trip_ids[t]);
+    }
+    fprintf(out, "],\n \"parents\": [");
+    for (size_t i = 0; i < n_parents; i++) {
+        fprintf(out, "%s\n  {\"token\": \"%s\", \"trip\": %" PRId64 "}", i ? "," : "",
+                parent_tokens[i], trip_ids[i / (size_t)per_trip]);
+    }
+    fprintf(out, "]}\n");
+    if (out != stdout && fclose(out) != 0) {
+        die("cannot write %s", out_path);
+    }
+    sodium_memzero(driver_tokens, (size_t)n_trips * sizeof *driver_tokens);
+    sodium_memzero(parent_tokens, (n_parents ? n_parents : 1) * sizeof *parent_tokens);
+    free(driver_tokens);
+    free(parent_tokens);
+    free(drivers);
+    free(parents);
+    free(trip_ids);
+    return 0;
+}
+
+/* Stops of the demo route: a school run through south Bengaluru. */
+static const char *const demo_stops[STOPS_PER_ROUTE] = {
+    "Jayanagar 4th Block", "South End Circle", "Lalbagh West Gate",
+    "Shanti Nagar", "Richmond Circle", "Demo Public School",
+};
+
+static int cmd_demo(int argc, char **argv, PGconn *pg, const struct crypto_keys *keys)
+{
+    const char *school_s = arg_value(argc, argv, "--school");
+    int64_t school = school_s ? strtoll(school_s, NULL, 10) : 0;
+    if (school <= 0) {
+        die("demo needs --school ID");
+    }
+    exec_cmd(pg, "begin", "BEGIN", 0, NULL);
+    char id_s[24];
+    const char *p1[] = { dbval_i64(school, id_s) };
+    PGresult *res = exec_ok(pg, "looking for the demo route",
+                            "SELECT id FROM routes WHERE school_id = $1 AND name = 'Morning run'",
+                            1, p1);
+    if (PQntuples(res) > 0) {
+        PQclear(res);
+        exec_cmd(pg, "rollback", "ROLLBACK", 0, NULL);
+        die("the demo school already has its demo data");
+    }
+    PQclear(res);
+    int64_t stop_ids[STOPS_PER_ROUTE] = { 0 };
+    int64_t route = insert_route(pg, school, "Morning run", 12.9250, 77.5830, demo_stops,
+                                 stop_ids);
+    int64_t driver, parents[2];
+    create_users(pg, keys, school, "driver", "Ravi (driver)", 9000000002LL, 1, &driver);
+    create_users(pg, keys, school, "parent", "Demo parent", 9000000003LL, 2, parents);
+    insert_riders(pg, school, route, stop_ids + 1, parents, 2, "DEMO");
+    char driver_s[24];
+    const char *p2[] = { dbval_i64(school, id_s), dbval_i64(driver, driver_s) };
+    exec_cmd(pg, "creating the bus",
+             "INSERT INTO buses (school_id, registration_no, capacity, driver_id)"
+             " VALUES ($1, 'KA01AB1234', 40, $2)",
+             2, p2);
+    char token[1][CRYPTO_TOKEN_CHARS + 1];
+    create_sessions(pg, school, &driver, 1, token);
+    exec_cmd(pg, "commit", "COMMIT", 0, NULL);
+    printf("{\"route\": %" PRId64 ", \"driver\": {\"phone\": \"+919000000002\", \"token\": \"%s\"},"
+           " \"parents\": [{\"phone\": \"+919000000003\"}, {\"phone\": \"+919000000004\"}]}\n",
+           route, token[0]);
+    sodium_memzero(token, sizeof token);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+        printf("Usage: classment-fixture load --trips T --parents S [--url URL] [--out FILE]\n"
+               "       classment-fixture demo --school ID\n"
+               "Environment: CLASSMENT_DB, CLASSMENT_KEY_FILE\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (crypto_init() != 0) {
+        die("libsodium failed to initialise");
+    }
+    const char *key_path = getenv("CLASSMENT_KEY_FILE");
+    if (!key_path) {
+        die("CLASSMENT_KEY_FILE is not set");
+    }
+    struct crypto_keys keys;
+    char err[512];
+    if (crypto_keys_load(&keys, key_path, err, sizeof err) != 0) {
+        die("%s", err);
+    }
+    const char *conninfo = getenv("CLASSMENT_DB");
+    PGconn *pg = PQconnectdb(conninfo && *conninfo ? conninfo : "dbname=classment");
+    if (PQstatus(pg) != CONNECTION_OK) {
+        die("cannot connect to the database: %s", PQerrorMessage(pg));
+    }
+    int r;
+    if (strcmp(argv[1], "load") == 0) {
+        r = cmd_load(argc - 2, argv + 2, pg, &keys);
+    } else if (strcmp(argv[1], "demo") == 0) {
+        r = cmd_demo(argc - 2, argv + 2, pg, &keys);
+    } else {
+        die("unknown command (load or demo)");
+    }
+    PQfinish(pg);
+    crypto_keys_wipe(&keys);
+    return r;
+}
