@@ -12,6 +12,7 @@
 #include "core/dbpool.h"
 #include "core/dbval.h"
 #include "core/log.h"
+#include "core/pii.h"
 #include "core/xalloc.h"
 #include "tracking/tracker.h"
 
@@ -26,7 +27,6 @@
 /* Dates of birth are sealed like phone numbers: bound to "students.dob:<row id>". */
 #define DOB_COLUMN "students.dob"
 #define DOB_LEN 10 /* YYYY-MM-DD */
-#define DOB_SEALED_HEX (2 + 2 * (DOB_LEN + CRYPTO_SEAL_OVERHEAD) + 1)
 #define DOB_MIN_YEAR 1990
 
 /* What a create or update carries across its round trips. */
@@ -52,30 +52,6 @@ static void change_free(struct student_change *c)
     free(c->section);
     memset(c, 0, sizeof *c);
     free(c);
-}
-
-/* Seals dob (DOB_LEN characters) for students.id = student_id as a bytea parameter. Returns
- * the key version used. */
-static int seal_dob(const struct crypto_keys *keys, int64_t student_id, const char *dob,
-                    char out[DOB_SEALED_HEX])
-{
-    unsigned char sealed[DOB_LEN + CRYPTO_SEAL_OVERHEAD];
-    int version = crypto_seal(keys, DOB_COLUMN, student_id, dob, DOB_LEN, sealed);
-    dbval_bytea(sealed, sizeof sealed, out);
-    return version;
-}
-
-/* Opens a students.dob_enc column. Returns 0 or CRYPTO_E_FORGED. */
-static int open_dob(const struct crypto_keys *keys, int version, int64_t student_id,
-                    const PGresult *res, int row, int col, char out[DOB_LEN + 1])
-{
-    unsigned char sealed[DOB_LEN + CRYPTO_SEAL_OVERHEAD];
-    long n = dbval_get_bytea(res, row, col, sealed, sizeof sealed);
-    if (n < 0) {
-        return CRYPTO_E_FORGED;
-    }
-    return crypto_open(keys, version, DOB_COLUMN, student_id, sealed, (size_t)n, out,
-                       DOB_LEN + 1);
 }
 
 static bool all_digits(const char *s, size_t n)
@@ -257,10 +233,11 @@ static void on_student_id(void *arg, int status, const PGresult *res)
     }
     /* The id comes first because the sealed date of birth is bound to its row. */
     c->id = dbval_get_i64(res, 0, 0);
-    char id[24], school[24], key[24], roll[24], sealed[DOB_SEALED_HEX];
+    char id[24], school[24], key[24], roll[24], sealed[PII_SEALED_TEXT_HEX];
     const char *key_s = NULL;
     if (c->has_dob) {
-        key_s = dbval_i64(seal_dob(op->env->keys, c->id, c->dob, sealed), key);
+        int version = pii_seal_text(op->env->keys, DOB_COLUMN, c->id, c->dob, DOB_LEN, sealed);
+        key_s = dbval_i64(version, key);
     }
     const char *params[] = { dbval_i64(c->id, id), dbval_i64(op->caller.school_id, school),
                              c->name, c->admission_no, c->has_dob ? sealed : NULL, key_s,
@@ -384,8 +361,8 @@ static void on_student_got(void *arg, int status, const PGresult *res)
     char dob[DOB_LEN + 1];
     if (PQgetisnull(res, 0, SG_DOB_ENC)) {
         msgpack_pack_nil(pk);
-    } else if (open_dob(op->env->keys, (int)dbval_get_i64(res, 0, SG_DOB_KEY), id, res, 0,
-                        SG_DOB_ENC, dob) == 0) {
+    } else if (pii_open_text(op->env->keys, (int)dbval_get_i64(res, 0, SG_DOB_KEY), DOB_COLUMN,
+                             id, res, 0, SG_DOB_ENC, dob, sizeof dob) == 0) {
         envelope_pack_str(pk, dob);
     } else {
         /* Tampered with, or sealed under a key this server lacks: never shown. */
@@ -532,10 +509,11 @@ static int op_student_update(struct op_ctx *op)
         change_free(c);
         return r;
     }
-    char id[24], school[24], key[24], roll[24], sealed[DOB_SEALED_HEX];
+    char id[24], school[24], key[24], roll[24], sealed[PII_SEALED_TEXT_HEX];
     const char *key_s = NULL;
     if (c->has_dob) {
-        key_s = dbval_i64(seal_dob(op->env->keys, c->id, c->dob, sealed), key);
+        int version = pii_seal_text(op->env->keys, DOB_COLUMN, c->id, c->dob, DOB_LEN, sealed);
+        key_s = dbval_i64(version, key);
     }
     const char *params[] = { dbval_i64(c->id, id), dbval_i64(op->caller.school_id, school),
                              c->name, c->has_dob ? sealed : NULL, key_s, c->gender,

@@ -35,21 +35,35 @@ void pii_phone_index_all(const struct crypto_keys *keys, const char *phone, stru
 int pii_seal_phone(const struct crypto_keys *keys, int64_t user_id, const char *phone,
                    char out[PII_SEALED_PHONE_HEX])
 {
-    unsigned char sealed[PHONE_MAX + CRYPTO_SEAL_OVERHEAD];
-    size_t len = strlen(phone);
-    int version = crypto_seal(keys, PHONE_COLUMN, user_id, phone, len, sealed);
-    dbval_bytea(sealed, len + CRYPTO_SEAL_OVERHEAD, out);
-    return version;
+    return pii_seal_text(keys, PHONE_COLUMN, user_id, phone, strlen(phone), out);
 }
 
 int pii_open_phone(const struct crypto_keys *keys, int version, int64_t user_id,
                    const PGresult *res, int row, int col, char out[PHONE_MAX])
 {
-    unsigned char sealed[PHONE_MAX + CRYPTO_SEAL_OVERHEAD];
+    return pii_open_text(keys, version, PHONE_COLUMN, user_id, res, row, col, out, PHONE_MAX);
+}
+
+int pii_seal_text(const struct crypto_keys *keys, const char *column, int64_t row_id,
+                  const char *text, size_t len, char out[PII_SEALED_TEXT_HEX])
+{
+    unsigned char sealed[PII_TEXT_MAX + CRYPTO_SEAL_OVERHEAD];
+    if (len > PII_TEXT_MAX) {
+        len = PII_TEXT_MAX;
+    }
+    int version = crypto_seal(keys, column, row_id, text, len, sealed);
+    dbval_bytea(sealed, len + CRYPTO_SEAL_OVERHEAD, out);
+    return version;
+}
+
+int pii_open_text(const struct crypto_keys *keys, int version, const char *column,
+                  int64_t row_id, const PGresult *res, int row, int col, char *out,
+                  size_t out_cap)
+{
+    unsigned char sealed[PII_TEXT_MAX + CRYPTO_SEAL_OVERHEAD];
     long n = dbval_get_bytea(res, row, col, sealed, sizeof sealed);
     if (n < 0) {
         return CRYPTO_E_FORGED;
     }
-    return crypto_open(keys, version, PHONE_COLUMN, user_id, sealed, (size_t)n, out,
-                       PHONE_MAX);
+    return crypto_open(keys, version, column, row_id, sealed, (size_t)n, out, out_cap);
 }

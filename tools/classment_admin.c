@@ -779,6 +779,56 @@ static int reseal_all(PGconn *pg, const struct crypto_keys *keys, const PGresult
     return r;
 }
 
+/* Checks that every students row (id, dob_enc, dob_key) opens with keys. */
+static int check_all_dobs_open(const struct crypto_keys *keys, const PGresult *students)
+{
+    char dob[PII_TEXT_MAX + 1];
+    int r = 0;
+    for (int i = 0; i < PQntuples(students) && !r; i++) {
+        int64_t id = strtoll(PQgetvalue(students, i, 0), NULL, 10);
+        int version = atoi(PQgetvalue(students, i, 2));
+        if (pii_open_text(keys, version, "students.dob", id, students, i, 1, dob,
+                          sizeof dob) != 0) {
+            r = fail("student %" PRId64 ": its date of birth does not open with key version %d "
+                     "of the key file; nothing was changed and no key was added", id, version);
+        }
+    }
+    sodium_memzero(dob, sizeof dob);
+    return r;
+}
+
+/* Reseals every student's date of birth with the current key. */
+static int reseal_all_dobs(PGconn *pg, const struct crypto_keys *keys,
+                           const PGresult *students, const char *note)
+{
+    char dob[PII_TEXT_MAX + 1];
+    int r = 0;
+    for (int i = 0; i < PQntuples(students) && !r; i++) {
+        const char *id_s = PQgetvalue(students, i, 0);
+        int64_t id = strtoll(id_s, NULL, 10);
+        int version = atoi(PQgetvalue(students, i, 2));
+        if (pii_open_text(keys, version, "students.dob", id, students, i, 1, dob,
+                          sizeof dob) != 0) {
+            r = fail("student %s: its date of birth does not open with key version %d%s", id_s,
+                     version, note);
+            break;
+        }
+        char sealed[PII_SEALED_TEXT_HEX];
+        char version_s[8];
+        snprintf(version_s, sizeof version_s, "%d",
+                 pii_seal_text(keys, "students.dob", id, dob, strlen(dob), sealed));
+        const char *params[] = { id_s, sealed, version_s };
+        PGresult *res = db_exec(pg, "UPDATE students SET dob_enc = $2, dob_key = $3 WHERE id = $1",
+                                3, params);
+        if (!db_ok(res)) {
+            r = fail("resealing student %s: %s%s", id_s, db_error(pg, res), note);
+        }
+        PQclear(res);
+    }
+    sodium_memzero(dob, sizeof dob);
+    return r;
+}
+
 /* Adds a key and reseals every user's phone with it in one transaction. Every row is opened
  * with the existing keys before the key file is touched, so an unreadable row stops the
  * rotation before it leaves anything behind. */
@@ -797,12 +847,20 @@ static int keys_rotate(int argc, char **argv)
     int new_version = 0;
     PGconn *pg = NULL;
     PGresult *users = NULL;
+    PGresult *students = NULL;
     PGresult *res = NULL;
     if ((r = load_keys(&keys)) || !(pg = db_connect())) {
         r = RC_FAIL;
         goto out;
     }
     if ((r = db_command(pg, "BEGIN", 0, NULL, "begin"))) {
+        goto out;
+    }
+    students = db_exec(pg, "SELECT id, dob_enc, dob_key FROM students WHERE dob_enc IS NOT NULL"
+                           " ORDER BY id FOR UPDATE",
+                       0, NULL);
+    if (!db_ok(students)) {
+        r = db_fail(pg, students, "reading students");
         goto out;
     }
     /* FOR UPDATE: a concurrent change to a phone waits for the rotation, not the reverse. */
@@ -812,7 +870,7 @@ static int keys_rotate(int argc, char **argv)
         r = db_fail(pg, users, "reading users");
         goto out;
     }
-    if ((r = check_all_open(&keys, users))) {
+    if ((r = check_all_open(&keys, users)) || (r = check_all_dobs_open(&keys, students))) {
         goto out;
     }
     crypto_keys_wipe(&keys);
@@ -831,7 +889,8 @@ static int keys_rotate(int argc, char **argv)
         r = fail("%s changed during the rotation%s", path, note);
         goto out;
     }
-    if ((r = reseal_all(pg, &keys, users, note))) {
+    if ((r = reseal_all(pg, &keys, users, note)) ||
+        (r = reseal_all_dobs(pg, &keys, students, note))) {
         goto out;
     }
     res = db_exec(pg, "COMMIT", 0, NULL);
@@ -839,9 +898,11 @@ static int keys_rotate(int argc, char **argv)
         r = fail("commit: %s%s", db_error(pg, res), note);
         goto out;
     }
-    printf("{\"key_version\":%d,\"users_resealed\":%d}\n", new_version, PQntuples(users));
+    printf("{\"key_version\":%d,\"users_resealed\":%d,\"students_resealed\":%d}\n",
+           new_version, PQntuples(users), PQntuples(students));
 out:
     PQclear(res);
+    PQclear(students);
     PQclear(users);
     db_close(pg);
     crypto_keys_wipe(&keys);
