@@ -617,8 +617,14 @@ static void on_guardian_linked(void *arg, int status, const PGresult *res)
     } else if (!dbval_get_bool(res, 0, 2)) {
         op_fail(op, OP_E_BAD_REQUEST, "must be a parent", "user");
     } else {
+        struct tracker *tracker = op->env->tracker;
+        int64_t route = dbval_get_i64(res, 0, 4);
         audit_op(op, "student", student, "ok");
         op_reply_empty(op);
+        /* A running trip of the child's route tells its stop's parents: the new one too. */
+        if (tracker && route) {
+            tracker_route_changed(tracker, route);
+        }
     }
 }
 
@@ -654,7 +660,8 @@ static int op_guardian_link(struct op_ctx *op)
                      "            emergency = coalesce($5::boolean, guardians.emergency)"
                      "        RETURNING student_id)"
                      " SELECT EXISTS (SELECT 1 FROM st), (SELECT role FROM us),"
-                     " EXISTS (SELECT 1 FROM up), $1::bigint",
+                     " EXISTS (SELECT 1 FROM up), $1::bigint,"
+                     " (SELECT route_id FROM route_assignments WHERE student_id = $1 LIMIT 1)",
                      5, params, on_guardian_linked, op) != 0) {
         op->fail_message = UNAVAILABLE;
         return OP_E_UNAVAILABLE;
@@ -677,13 +684,18 @@ static void on_guardian_unlinked(void *arg, int status, const PGresult *res)
     }
     int64_t student = dbval_get_i64(res, 0, 0);
     int64_t user = dbval_get_i64(res, 0, 1);
+    int64_t route = dbval_get_i64(res, 0, 2);
     struct tracker *tracker = op->env->tracker;
     int64_t school = op->caller.school_id;
     audit_op(op, "student", student, "ok");
     op_reply_empty(op);
-    /* The parent may be following this child's bus: that ends now, not at the next check. */
+    /* The parent may be following this child's bus: that ends now, not at the next check;
+     * and a running trip of the route stops telling them about the child's stop. */
     if (tracker) {
         tracker_recheck_user(tracker, school, user);
+        if (route) {
+            tracker_route_changed(tracker, route);
+        }
     }
 }
 
@@ -699,7 +711,9 @@ static int op_guardian_unlink(struct op_ctx *op)
                              dbval_i64(op->caller.school_id, school) };
     if (dbpool_query(op->env->db,
                      "DELETE FROM guardians WHERE student_id = $1 AND user_id = $2"
-                     " AND school_id = $3 RETURNING student_id, user_id",
+                     " AND school_id = $3 RETURNING student_id, user_id,"
+                     " (SELECT route_id FROM route_assignments a"
+                     "  WHERE a.student_id = guardians.student_id LIMIT 1)",
                      3, params, on_guardian_unlinked, op) != 0) {
         op->fail_message = UNAVAILABLE;
         return OP_E_UNAVAILABLE;

@@ -128,7 +128,7 @@ static void on_otp_created(void *arg, int status, const PGresult *res)
     bool registered = dbval_get_bool(res, 0, 2);
     if (!created) {
         /* The same for unknown numbers: their requests are stored and limited too. */
-        op_fail_rate_limited(op, wait_s > 1 ? wait_s : OTP_RESEND_S);
+        op_fail_rate_limited(op, wait_s > 0 ? wait_s : OTP_RESEND_S);
         goto out;
     }
     if (registered) {
@@ -401,7 +401,12 @@ static int op_otp_verify(struct op_ctx *op)
     if ((r = op_arg_str(op, "code", 6, &code, &code_len)) != 0) {
         return r;
     }
-    if (code_len != 6 || strspn(code, "0123456789") < 6) {
+    /* The code points into the frame and is not NUL-terminated: check its six bytes only. */
+    bool digits = code_len == 6;
+    for (size_t i = 0; digits && i < 6; i++) {
+        digits = code[i] >= '0' && code[i] <= '9';
+    }
+    if (!digits) {
         op->fail_field = "code";
         op->fail_message = "must be 6 digits";
         return OP_E_BAD_REQUEST;

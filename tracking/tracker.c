@@ -36,6 +36,8 @@ void tracker_config_defaults(struct tracker_config *cfg)
     };
 }
 
+static void query_done(struct tracker *t);
+
 /* --- the registry --- */
 
 static size_t slot_of(const struct tracker *t, int64_t id)
@@ -114,12 +116,6 @@ static const char load_sql[] =
     "   WHERE a.stop_id = s.id)"
     " FROM route_stops s JOIN tr ON s.route_id = tr.route_id";
 
-struct load {
-    struct tracker *t;
-    int64_t trip_id;
-    tracker_load_fn *cb;
-    void *arg;
-};
 
 /* "1,2,3" -> ids */
 static int64_t *parse_ids(const char *s, size_t *n)
@@ -195,23 +191,58 @@ static struct live_trip *build_trip(int64_t trip_id, const PGresult *res)
     return lt;
 }
 
+struct tracker_load_waiter {
+    tracker_load_fn *cb;
+    void *arg;
+};
+
+struct load_ctx {
+    struct tracker *t;
+    int64_t trip_id;
+};
+
+static struct pending_load **find_pending(struct tracker *t, int64_t trip_id)
+{
+    struct pending_load **p = &t->loading;
+    while (*p && (*p)->trip_id != trip_id) {
+        p = &(*p)->next;
+    }
+    return p;
+}
+
+static void add_waiter(struct pending_load *pl, tracker_load_fn *cb, void *arg)
+{
+    if (pl->n_waiters == pl->cap_waiters) {
+        pl->cap_waiters = pl->cap_waiters ? pl->cap_waiters * 2 : 4;
+        pl->waiters = xrealloc(pl->waiters, pl->cap_waiters * sizeof *pl->waiters);
+    }
+    pl->waiters[pl->n_waiters++] = (struct tracker_load_waiter){ .cb = cb, .arg = arg };
+}
+
 static void on_loaded(void *arg, int status, const PGresult *res)
 {
-    struct load *l = arg;
-    struct tracker *t = l->t;
+    struct load_ctx *lc = arg;
+    struct tracker *t = lc->t;
+    struct pending_load **pp = find_pending(t, lc->trip_id);
+    struct pending_load *pl = *pp;
+    *pp = pl->next;
     struct live_trip *lt = NULL;
     if (status == DBPOOL_OK) {
-        /* Another load of the same trip may have finished first: keep that one. */
-        lt = tracker_find(t, l->trip_id);
-        if (!lt) {
-            lt = build_trip(l->trip_id, res);
-            if (lt) {
-                insert(t, lt);
-            }
+        lt = build_trip(lc->trip_id, res);
+        if (lt) {
+            insert(t, lt);
         }
     }
-    l->cb(l->arg, lt, status);
-    free(l);
+    /* In arrival order, so positions that queued up during the load keep their order. Each
+     * callback may end the trip; look it up again for the next one. */
+    for (size_t i = 0; i < pl->n_waiters; i++) {
+        struct live_trip *now = lt ? tracker_find(t, lc->trip_id) : NULL;
+        pl->waiters[i].cb(pl->waiters[i].arg, now, status);
+    }
+    free(pl->waiters);
+    free(pl);
+    free(lc);
+    query_done(t);
 }
 
 void tracker_load(struct tracker *t, int64_t trip_id, tracker_load_fn *cb, void *arg)
@@ -221,15 +252,27 @@ void tracker_load(struct tracker *t, int64_t trip_id, tracker_load_fn *cb, void 
         cb(arg, lt, DBPOOL_OK);
         return;
     }
-    struct load *l = xcalloc(1, sizeof *l);
-    *l = (struct load){ .t = t, .trip_id = trip_id, .cb = cb, .arg = arg };
+    struct pending_load **pp = find_pending(t, trip_id);
+    if (*pp) {
+        add_waiter(*pp, cb, arg);
+        return;
+    }
     char id[24];
     const char *params[] = { dbval_i64(trip_id, id) };
-    int r = dbpool_query(t->db, load_sql, 1, params, on_loaded, l);
-    if (r != 0) {
-        free(l);
+    struct load_ctx *lc = xcalloc(1, sizeof *lc);
+    lc->t = t;
+    lc->trip_id = trip_id;
+    if (dbpool_query(t->db, load_sql, 1, params, on_loaded, lc) != 0) {
+        free(lc);
         cb(arg, NULL, DBPOOL_E_UNAVAILABLE);
+        return;
     }
+    t->queries++;
+    struct pending_load *pl = xcalloc(1, sizeof *pl);
+    pl->trip_id = trip_id;
+    pl->next = t->loading;
+    t->loading = pl;
+    add_waiter(pl, cb, arg);
 }
 
 /* --- subscriptions --- */
@@ -324,6 +367,7 @@ static void on_rechecked(void *arg, int status, const PGresult *res)
         }
     }
     free(rc);
+    query_done(t);
 }
 
 void tracker_recheck_user(struct tracker *t, int64_t school_id, int64_t user_id)
@@ -345,6 +389,7 @@ void tracker_recheck_user(struct tracker *t, int64_t school_id, int64_t user_id)
                          "       ON g.student_id = a.student_id"
                          "     WHERE a.route_id = t.route_id AND g.user_id = $1))",
                          2, params, on_rechecked, rc);
+    t->queries++;
     if (r != 0) {
         on_rechecked(rc, DBPOOL_E_UNAVAILABLE, NULL);
     }
@@ -386,6 +431,7 @@ static void on_route_reloaded(void *arg, int status, const PGresult *res)
         trip_free(fresh);
     }
     free(rr);
+    query_done(t);
 }
 
 void tracker_route_changed(struct tracker *t, int64_t route_id)
@@ -406,6 +452,8 @@ void tracker_route_changed(struct tracker *t, int64_t route_id)
             const char *params[] = { dbval_i64(lt->id, id) };
             if (dbpool_query(t->db, load_sql, 1, params, on_route_reloaded, rr) != 0) {
                 free(rr);
+            } else {
+                t->queries++;
             }
         }
     }
@@ -753,12 +801,14 @@ struct idle_end {
 static void on_idle_ended(void *arg, int status, const PGresult *res)
 {
     struct idle_end *ie = arg;
+    struct tracker *t = ie->t;
     (void)res;
     if (status == DBPOOL_OK) {
-        ie->t->trips_ended_idle++;
-        tracker_forget(ie->t, ie->trip_id, "idle");
+        t->trips_ended_idle++;
+        tracker_forget(t, ie->trip_id, "idle");
     }
     free(ie);
+    query_done(t);
 }
 
 static void on_idle_tick(uv_timer_t *h)
@@ -782,12 +832,22 @@ static void on_idle_tick(uv_timer_t *h)
                              " end_reason = 'idle' WHERE id = $1 AND status = 'active'",
                              1, params, on_idle_ended, ie) != 0) {
                 free(ie);
+            } else {
+                t->queries++;
             }
         }
     }
 }
 
 /* --- life cycle --- */
+
+static void query_done(struct tracker *t)
+{
+    t->queries--;
+    if (t->closing && t->flush_over && t->queries == 0) {
+        finish_close(t);
+    }
+}
 
 struct tracker *tracker_new(uv_loop_t *loop, struct dbpool *db, struct presence *presence,
                             const struct tracker_config *cfg)
@@ -841,9 +901,12 @@ static void on_timer_closed(uv_handle_t *h)
     }
 }
 
+/* The last step of closing, once the final flush is over: it waits for any query whose
+ * callback still uses the tracker. */
 static void finish_close(struct tracker *t)
 {
-    if (uv_is_closing((uv_handle_t *)&t->flush_timer)) {
+    t->flush_over = true;
+    if (t->queries > 0 || uv_is_closing((uv_handle_t *)&t->flush_timer)) {
         return;
     }
     uv_close((uv_handle_t *)&t->flush_timer, on_timer_closed);

@@ -65,6 +65,16 @@ enum refusal {
     REFUSE__COUNT
 };
 
+struct tracker_load_waiter;
+
+/* A trip being loaded: later callers wait here, in arrival order, instead of loading again. */
+struct pending_load {
+    struct pending_load *next;
+    int64_t trip_id;
+    struct tracker_load_waiter *waiters; /* first in, first served */
+    size_t n_waiters, cap_waiters;
+};
+
 struct tracker {
     uv_loop_t *loop;
     struct dbpool *db;
@@ -72,11 +82,14 @@ struct tracker {
     struct tracker_config cfg;
     struct live_trip **slots;
     size_t n_slots, n_trips;
+    struct pending_load *loading;
+    size_t queries;          /* queries in flight whose callbacks use the tracker */
     /* positions waiting for the database; rows[0..in_flight) are being written */
     struct pos_row *rows;
     size_t n_rows, cap_rows, in_flight;
     uv_timer_t flush_timer, idle_timer;
     bool closing;
+    bool flush_over;         /* closing: the last flush has finished */
     int open_timers;
     void (*done)(void *arg);
     void *done_arg;

@@ -31,6 +31,7 @@ struct harness {
     char dir[64];
     char log_path[96];
     char outbox_path[96];
+    char key_path[96];
     char db_name[64];     /* empty when the caller gave a database */
     char conninfo[512];
 };
@@ -180,12 +181,12 @@ static void exec_server(const struct harness *h, const struct harness_opts *opts
     set_env("CLASSMENT_LISTEN", listen);
     set_env("CLASSMENT_DB", h->conninfo);
     set_env("CLASSMENT_LOG", "debug");
-    set_env("CLASSMENT_SMS_OUTBOX", h->outbox_path);
+    if (!opts->no_outbox) {
+        set_env("CLASSMENT_SMS_OUTBOX", h->outbox_path);
+    }
     /* Development mode creates the missing master key file, here private to this server. */
-    char key_path[128];
-    snprintf(key_path, sizeof key_path, "%s/master.key", h->dir);
     set_env("CLASSMENT_ENV", "development");
-    set_env("CLASSMENT_KEY_FILE", key_path);
+    set_env("CLASSMENT_KEY_FILE", h->key_path);
     for (const char *const *e = opts->env; e && *e; e++) {
         char *kv = strdup(*e);
         char *eq = strchr(kv, '=');
@@ -278,6 +279,7 @@ int harness_start(struct harness **out, const struct harness_opts *opts)
     }
     snprintf(h->log_path, sizeof h->log_path, "%s/server.log", h->dir);
     snprintf(h->outbox_path, sizeof h->outbox_path, "%s/sms.outbox", h->dir);
+    snprintf(h->key_path, sizeof h->key_path, "%s/master.key", h->dir);
     if (opts->db_conninfo) {
         snprintf(h->conninfo, sizeof h->conninfo, "%s", opts->db_conninfo);
     } else {
@@ -359,6 +361,16 @@ const char *harness_log_path(const struct harness *h)
 const char *harness_outbox_path(const struct harness *h)
 {
     return h->outbox_path;
+}
+
+const char *harness_key_path(const struct harness *h)
+{
+    return h->key_path;
+}
+
+const char *harness_conninfo(const struct harness *h)
+{
+    return h->conninfo;
 }
 
 void harness_print_log(const struct harness *h)

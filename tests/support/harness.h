@@ -10,16 +10,17 @@ struct harness_opts {
     const char *const *env;   /* extra "NAME=value" for the server, NULL-terminated; or NULL */
     const char *db_conninfo;  /* a database to use instead of a fresh clone of the template */
     bool valgrind;            /* run the server under valgrind (leak check, --error-exitcode=99) */
+    bool no_outbox;           /* leave CLASSMENT_SMS_OUTBOX unset (to test another SMS backend) */
 };
 
 struct harness;
 
-/* Starts classmentd (env CLASSMENT_BIN) with CLASSMENT_LISTEN, _DB, _LOG=debug, _SMS_OUTBOX,
- * _ENV=development and _KEY_FILE (in the temp directory) set, then opts->env, and waits until
- * GET /healthz answers 200 (15 s, or 60 s under valgrind). Needs CLASSMENT_TEST_PGHOST,
- * _PGPORT, _PGUSER and _TEMPLATE unless opts->db_conninfo is given; a missing variable is
- * reported loudly and fails the start. opts may be NULL. Returns 0 with *out set, or a
- * negative errno after printing why (and the server log). */
+/* Starts classmentd (env CLASSMENT_BIN) with CLASSMENT_LISTEN, _DB, _LOG=debug, _SMS_OUTBOX
+ * (unless opts->no_outbox), _ENV=development and _KEY_FILE (in the temp directory) set, then
+ * opts->env, and waits until GET /healthz answers 200 (15 s, or 60 s under valgrind). Needs
+ * CLASSMENT_TEST_PGHOST, _PGPORT, _PGUSER and _TEMPLATE unless opts->db_conninfo is given; a
+ * missing variable is reported loudly and fails the start. opts may be NULL. Returns 0 with
+ * *out set, or a negative errno after printing why (and the server log). */
 int harness_start(struct harness **out, const struct harness_opts *opts);
 
 /* Marks the test as passed: harness_free then removes the log quietly. Without it,
@@ -35,6 +36,11 @@ pid_t harness_pid(const struct harness *h);
 /* The server's stderr and stdout (and valgrind's report), and the SMS outbox file. */
 const char *harness_log_path(const struct harness *h);
 const char *harness_outbox_path(const struct harness *h);
+/* The server's master key file (CLASSMENT_KEY_FILE; created by the server at start-up in
+ * development mode), for classment-admin and for opening what the server sealed. */
+const char *harness_key_path(const struct harness *h);
+/* The libpq connection string of the server's database (CLASSMENT_DB). */
+const char *harness_conninfo(const struct harness *h);
 /* Prints the server log to stderr. */
 void harness_print_log(const struct harness *h);
 

@@ -1,0 +1,81 @@
+/* A lean non-blocking WebSocket client connection on libuv, for load generation: connect,
+ * upgrade with a subprotocol (checking Sec-WebSocket-Accept), read the server's frames,
+ * answer its pings, and send small masked frames without a copy unless the socket is full.
+ * Many of these share one loop; none of them blocks. */
+#pragma once
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Largest payload wsconn_send takes: a frame with a one-byte length. */
+#define WSCONN_MAX_SEND 125
+
+enum {
+    WSCONN_OP_BINARY = 0x2,
+    WSCONN_OP_PONG = 0xa,
+};
+
+/* Where to connect; shared by every connection and borrowed for their whole life. */
+struct wsconn_target {
+    struct sockaddr_in addr;
+    const char *host;       /* for the Host header */
+    const char *path;
+    const char *protocol;   /* the one subprotocol offered, and required in the answer */
+};
+
+struct wsconn;
+
+/* Callbacks run on the loop, from inside wsconn's own callbacks. Any of them may call
+ * wsconn_close on any connection, this one included. */
+struct wsconn_handler {
+    /* The upgrade succeeded. */
+    void (*opened)(struct wsconn *c);
+    /* One whole binary message; data is valid only during the call. now_ns (uv_hrtime) is
+     * when the read that brought it completed. */
+    void (*message)(struct wsconn *c, const uint8_t *data, size_t len, uint64_t now_ns);
+    /* The connection failed or the server closed it (why says how); it is closed now. Not
+     * called after wsconn_close. */
+    void (*closed)(struct wsconn *c, const char *why);
+};
+
+enum wsconn_state {
+    WSCONN_IDLE,            /* not started */
+    WSCONN_CONNECTING,
+    WSCONN_HANDSHAKE,       /* upgrade request sent */
+    WSCONN_OPEN,
+    WSCONN_CLOSED,
+};
+
+/* Embedded by the caller (an array of them is one allocation); fields with _ are private. */
+struct wsconn {
+    enum wsconn_state state;
+    void *data;             /* the caller's */
+    uv_tcp_t _tcp;
+    uv_connect_t _connect_req;
+    bool _handle_open;
+    uint32_t _rng;
+    const struct wsconn_target *_target;
+    const struct wsconn_handler *_handler;
+    char _key[32];          /* Sec-WebSocket-Key: base64 of 16 bytes */
+    uint8_t *_pend;         /* bytes read but not yet parsed: a partial head or frame */
+    size_t _pend_len, _pend_cap;
+};
+
+/* Starts connecting c (zeroed or closed) to t. Returns 0, after which exactly one of
+ * opened/closed runs later (unless wsconn_close comes first); or a negative libuv error, and
+ * no callback runs. t and h are borrowed until c is closed. */
+int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *t,
+                 const struct wsconn_handler *h, void *data);
+
+/* Sends one masked frame with FIN set; len is at most WSCONN_MAX_SEND. On a write error the
+ * connection is closed and h->closed runs before this returns. */
+void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t len);
+
+/* Closes c without a close handshake; no callback runs for it afterwards. The memory of c
+ * may go once the loop has run (uv_close). Idempotent. */
+void wsconn_close(struct wsconn *c);
+
+/* Frees what c holds after the loop has finished with it (wsconn_close and uv_run). */
+void wsconn_deinit(struct wsconn *c);

@@ -1,0 +1,1276 @@
+/* School set-up over the socket API: students and their guardians, routes with stops and
+ * riders, and buses. One server and two schools serve every test; each test checks the
+ * successes, every error of the ops it covers (malformed arguments, another school's ids,
+ * conflicts), what the database holds afterwards and what the audit log recorded. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+#include <msgpack.h>
+
+#include "core/crypto.h"
+#include "tests/support/harness.h"
+#include "tests/support/tauth.h"
+#include "tests/support/tcheck.h"
+#include "tests/support/tclient.h"
+#include "tests/support/tsys.h"
+
+#define AUDIT_WAIT_MS 5000
+
+/* One server, two schools: A (where most things happen) and B (whose ids A must not reach). */
+struct fx {
+    struct harness *h;
+    struct tauth_login a, b;
+    int64_t parent1, parent2, driver1, teacher1; /* users of A */
+    int64_t parent_b, driver_b;                  /* users of B */
+    char parent1_phone[TAUTH_PHONE_MAX], parent2_phone[TAUTH_PHONE_MAX];
+    char driver1_phone[TAUTH_PHONE_MAX];
+    int passed;
+};
+
+#define N_TESTS 10
+
+static int64_t create_user(struct wsclient *admin, const char *role, const char *name,
+                           unsigned n, char *phone_out)
+{
+    char phone[TAUTH_PHONE_MAX];
+    tauth_phone(phone, n);
+    if (phone_out) {
+        memcpy(phone_out, phone, sizeof phone);
+    }
+    return tauth_user_create(admin, role, name, phone);
+}
+
+static int group_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    *state = f;
+    if (harness_start(&f->h, NULL) != 0) {
+        return -1;
+    }
+    char phone_a[TAUTH_PHONE_MAX], phone_b[TAUTH_PHONE_MAX];
+    tauth_phone(phone_a, 1);
+    tauth_phone(phone_b, 2);
+    if (tauth_school_create(f->h, "School A", "Admin A", phone_a, NULL) < 0 ||
+        tauth_school_create(f->h, "School B", "Admin B", phone_b, NULL) < 0 ||
+        tauth_login(f->h, phone_a, "web", "linux", "1.0", &f->a) != 0 ||
+        tauth_login(f->h, phone_b, "web", "linux", "1.0", &f->b) != 0) {
+        return -1;
+    }
+    f->parent1 = create_user(f->a.c, "parent", "Parent One", 11, f->parent1_phone);
+    f->parent2 = create_user(f->a.c, "parent", "Parent Two", 12, f->parent2_phone);
+    f->driver1 = create_user(f->a.c, "driver", "Driver One", 13, f->driver1_phone);
+    f->teacher1 = create_user(f->a.c, "teacher", "Teacher One", 14, NULL);
+    f->parent_b = create_user(f->b.c, "parent", "Parent B", 21, NULL);
+    f->driver_b = create_user(f->b.c, "driver", "Driver B", 22, NULL);
+    if (f->parent1 < 0 || f->parent2 < 0 || f->driver1 < 0 || f->teacher1 < 0 ||
+        f->parent_b < 0 || f->driver_b < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f) {
+        tauth_login_close(&f->a);
+        tauth_login_close(&f->b);
+        if (f->h && f->passed == N_TESTS) {
+            harness_passed(f->h);
+        }
+        harness_free(f->h);
+        free(f);
+    }
+    return 0;
+}
+
+/* ---- reading replies ---- */
+
+static const msgpack_object *at(const struct tmsg *m, const char *path)
+{
+    return m ? tmsg_get(tmsg_root(m), path) : NULL;
+}
+
+/* Element i of the array at path of obj; NULL when absent. */
+static const msgpack_object *item(const msgpack_object *obj, const char *path, uint32_t i)
+{
+    const msgpack_object *a = tmsg_get(obj, path);
+    return a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size ? &a->via.array.ptr[i]
+                                                                         : NULL;
+}
+
+static long len_of(const msgpack_object *obj, const char *path)
+{
+    const msgpack_object *a = tmsg_get(obj, path);
+    return a && a->type == MSGPACK_OBJECT_ARRAY ? (long)a->via.array.size : -1;
+}
+
+static bool int_is(const msgpack_object *obj, const char *path, int64_t v)
+{
+    const msgpack_object *o = tmsg_get(obj, path);
+    return o &&
+           ((o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v >= 0 && o->via.u64 == (uint64_t)v) ||
+            (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == v));
+}
+
+static int64_t int_of(const msgpack_object *obj, const char *path)
+{
+    const msgpack_object *o = tmsg_get(obj, path);
+    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : -1;
+}
+
+static bool str_is(const msgpack_object *obj, const char *path, const char *s)
+{
+    const msgpack_object *o = tmsg_get(obj, path);
+    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
+           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+static bool nil_at(const msgpack_object *obj, const char *path)
+{
+    const msgpack_object *o = tmsg_get(obj, path);
+    return o && o->type == MSGPACK_OBJECT_NIL;
+}
+
+static bool bool_is(const msgpack_object *obj, const char *path, bool v)
+{
+    const msgpack_object *o = tmsg_get(obj, path);
+    return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean == v;
+}
+
+static bool f64_is(const msgpack_object *obj, const char *path, double v)
+{
+    const msgpack_object *o = tmsg_get(obj, path);
+    return o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) &&
+           o->via.f64 == v;
+}
+
+static const msgpack_object *data(const struct tmsg *m)
+{
+    return at(m, "data");
+}
+
+/* ---- requests ---- */
+
+/* Calls op and asserts success; returns the reply (free it). */
+#define CALL_OK(c, op, ...)                                                                  \
+    ({                                                                                       \
+        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
+        assert_msg(tauth_is_ok(m_), m_);                                                     \
+        m_;                                                                                  \
+    })
+
+/* Calls op and asserts the error code and field (NULL: any field). */
+#define CALL_ERR(code, field, c, op, ...)                                                    \
+    do {                                                                                     \
+        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
+        if (!tauth_is_err(m_, (code), (field))) {                                            \
+            fail_msg("%s: expected %s (field %s), got %s", (op), (code),                     \
+                     (field) ? (field) : "-", tmsg_text(m_));                                \
+        }                                                                                    \
+        tmsg_free(m_);                                                                       \
+    } while (0)
+
+/* Calls op and returns data.id. */
+static int64_t create_id(struct wsclient *c, const char *op, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t len;
+    uint8_t *args = tmsg_vbuild(&len, fmt, ap);
+    va_end(ap);
+    struct tmsg *m = tauth_call(c, op, "%m", args, len);
+    free(args);
+    int64_t id = int_of(data(m), "id");
+    if (!tauth_is_ok(m) || id <= 0) {
+        fail_msg("%s: %s", op, tmsg_text(m));
+    }
+    tmsg_free(m);
+    return id;
+}
+
+static int64_t new_student(struct wsclient *c, const char *name)
+{
+    static unsigned n;
+    char adm[32];
+    snprintf(adm, sizeof adm, "ADM-%u", ++n);
+    return create_id(c, "student.create", "{name: %s, admission_no: %s}", name, adm);
+}
+
+/* A route with n stops at (12.9 + i/100, 77.5 + i/100), named "S1".."Sn". */
+static int64_t new_route(struct wsclient *c, const char *name, int n, int64_t *stop_ids)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "name", 4);
+    msgpack_pack_str_with_body(&pk, name, strlen(name));
+    msgpack_pack_str_with_body(&pk, "stops", 5);
+    msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char s[16];
+        int len = snprintf(s, sizeof s, "S%d", i + 1);
+        msgpack_pack_map(&pk, 3);
+        msgpack_pack_str_with_body(&pk, "name", 4);
+        msgpack_pack_str_with_body(&pk, s, (size_t)len);
+        msgpack_pack_str_with_body(&pk, "lat", 3);
+        msgpack_pack_double(&pk, 12.9 + i / 100.0);
+        msgpack_pack_str_with_body(&pk, "lon", 3);
+        msgpack_pack_double(&pk, 77.5 + i / 100.0);
+    }
+    struct tmsg *m = tauth_call(c, "route.create", "%m", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    int64_t id = int_of(data(m), "id");
+    if (!tauth_is_ok(m) || id <= 0 || len_of(data(m), "stops") != n) {
+        fail_msg("route.create: %s", tmsg_text(m));
+    }
+    for (int i = 0; stop_ids && i < n; i++) {
+        stop_ids[i] = int_of(item(data(m), "stops", (uint32_t)i), "id");
+    }
+    tmsg_free(m);
+    return id;
+}
+
+/* Waits until the audit log of school A holds an entry for op on the record (0: none) with
+ * this outcome. */
+static void expect_audit(struct fx *f, const char *op, const char *type, int64_t record,
+                         const char *outcome)
+{
+    char rec[24], school[24];
+    snprintf(rec, sizeof rec, "%" PRId64, record);
+    snprintf(school, sizeof school, "%" PRId64, f->a.school_id);
+    uint64_t deadline = tsys_mono_ms() + AUDIT_WAIT_MS;
+    while (tsys_mono_ms() < deadline) {
+        int64_t n = tauth_sql_int(f->h,
+                                  "SELECT count(*) FROM audit_log WHERE op = $1"
+                                  " AND record_type = $2 AND outcome = $4 AND school_id = $5"
+                                  " AND record_id IS NOT DISTINCT FROM nullif($3::bigint, 0)",
+                                  op, type, rec, outcome, school, NULL);
+        if (n > 0) {
+            return;
+        }
+        tsys_sleep_ms(100);
+    }
+    fail_msg("no audit entry %s %s %" PRId64 " %s", op, type, record, outcome);
+}
+
+/* Opens students.dob_enc of a row with the server's keys, bound to row bound_id. */
+static int open_dob(struct fx *f, int64_t id, int64_t bound_id, char out[16])
+{
+    struct crypto_keys keys;
+    char err[256];
+    assert_int_equal(crypto_init(), 0);
+    if (crypto_keys_load(&keys, harness_key_path(f->h), err, sizeof err) != 0) {
+        fail_msg("key file: %s", err);
+    }
+    PGconn *pg = PQconnectdb(harness_conninfo(f->h));
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%" PRId64, id);
+    const char *params[] = { id_s };
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT encode(dob_enc, 'hex'), dob_key FROM students"
+                                 " WHERE id = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    const char *hex = PQgetvalue(res, 0, 0);
+    unsigned char sealed[128];
+    size_t n = strlen(hex) / 2;
+    assert_true(n <= sizeof sealed);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        sealed[i] = (unsigned char)v;
+    }
+    int version = atoi(PQgetvalue(res, 0, 1));
+    int r = crypto_open(&keys, version, "students.dob", bound_id, sealed, n, out, 16);
+    PQclear(res);
+    PQfinish(pg);
+    crypto_keys_wipe(&keys);
+    return r;
+}
+
+/* ---- students ---- */
+
+static void test_student_create_get_list_update_delete(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t s1 = create_id(a, "student.create",
+                           "{name: \"Asha Rao\", admission_no: A-100, dob: %s, gender: female,"
+                           " class: %s, section: B, roll_no: 7}",
+                           "2014-03-09", "5");
+    int64_t s2 = create_id(a, "student.create", "{name: Ravi, admission_no: A-101}");
+    expect_audit(f, "student.create", "student", s1, "ok");
+
+    struct tmsg *m = CALL_OK(a, "student.get", "{id: %D}", s1);
+    const msgpack_object *d = data(m);
+    assert_msg(int_is(d, "id", s1) && str_is(d, "name", "Asha Rao") &&
+                   str_is(d, "admission_no", "A-100") && str_is(d, "dob", "2014-03-09") &&
+                   str_is(d, "gender", "female") && str_is(d, "class", "5") &&
+                   str_is(d, "section", "B") && int_is(d, "roll_no", 7) &&
+                   bool_is(d, "active", true) && len_of(d, "guardians") == 0 &&
+                   nil_at(d, "route"),
+               m);
+    tmsg_free(m);
+    expect_audit(f, "student.get", "student", s1, "ok");
+    m = CALL_OK(a, "student.get", "{id: %D}", s2);
+    d = data(m);
+    assert_msg(nil_at(d, "dob") && nil_at(d, "gender") && nil_at(d, "class") &&
+                   nil_at(d, "section") && nil_at(d, "roll_no"),
+               m);
+    tmsg_free(m);
+
+    /* The date of birth is sealed, bound to its row. */
+    char dob[16];
+    assert_int_equal(open_dob(f, s1, s1, dob), 0);
+    assert_string_equal(dob, "2014-03-09");
+    assert_int_not_equal(open_dob(f, s1, s2, dob), 0);
+    assert_int_equal(tauth_sql_int(f->h,
+                                   "SELECT count(*) FROM students WHERE dob_enc IS NOT NULL"
+                                   " AND position('2014-03-09'::bytea IN dob_enc) > 0",
+                                   NULL),
+                     0);
+
+    /* Admission numbers are unique within a school only. */
+    CALL_ERR("conflict", "admission_no", a, "student.create", "{name: X, admission_no: A-100}");
+    expect_audit(f, "student.create", "student", 0, "conflict");
+    int64_t sb = create_id(f->b.c, "student.create", "{name: Other, admission_no: A-100}");
+
+    /* Another school's student does not exist for A, and the other way round. */
+    CALL_ERR("not_found", "id", a, "student.get", "{id: %D}", sb);
+    CALL_ERR("not_found", "id", f->b.c, "student.get", "{id: %D}", s1);
+    CALL_ERR("not_found", "id", a, "student.get", "{id: 999999999}");
+    CALL_ERR("not_found", "id", a, "student.update", "{id: %D, name: Y}", sb);
+    CALL_ERR("not_found", "id", a, "student.delete", "{id: %D}", sb);
+
+    /* list: filters, paging, no date of birth, nothing of school B. */
+    int64_t s3 = create_id(a, "student.create",
+                           "{name: Meera, admission_no: A-102, class: %s, section: A}", "5");
+    m = CALL_OK(a, "student.list", "{class: %s}", "5");
+    assert_msg(len_of(data(m), "") == 2 && int_is(item(data(m), "", 0), "id", s1) &&
+                   int_is(item(data(m), "", 1), "id", s3) &&
+                   str_is(item(data(m), "", 0), "admission_no", "A-100") &&
+                   str_is(item(data(m), "", 0), "class", "5") &&
+                   int_is(item(data(m), "", 0), "roll_no", 7) &&
+                   bool_is(item(data(m), "", 0), "active", true) &&
+                   tmsg_get(item(data(m), "", 0), "dob") == NULL,
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.list", "{class: %s, section: A}", "5");
+    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", s3), m);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.list", "{limit: 1}");
+    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", s1), m);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.list", "{after: %D, limit: 500}", s1);
+    assert_msg(len_of(data(m), "") >= 2 && int_is(item(data(m), "", 0), "id", s2), m);
+    for (long i = 0; i < len_of(data(m), ""); i++) {
+        assert_msg(int_of(item(data(m), "", (uint32_t)i), "id") != sb, m);
+    }
+    tmsg_free(m);
+
+    /* update changes only what is given. */
+    m = CALL_OK(a, "student.update",
+                "{id: %D, name: \"Asha R\", dob: %s, gender: other, class: %s, section: C,"
+                " roll_no: 1000}",
+                s1, "2012-02-29", "6");
+    tmsg_free(m);
+    expect_audit(f, "student.update", "student", s1, "ok");
+    m = CALL_OK(a, "student.get", "{id: %D}", s1);
+    d = data(m);
+    assert_msg(str_is(d, "name", "Asha R") && str_is(d, "dob", "2012-02-29") &&
+                   str_is(d, "gender", "other") && str_is(d, "class", "6") &&
+                   str_is(d, "section", "C") && int_is(d, "roll_no", 1000) &&
+                   str_is(d, "admission_no", "A-100"),
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.update", "{id: %D, section: D}", s1);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.get", "{id: %D}", s1);
+    assert_msg(str_is(data(m), "name", "Asha R") && str_is(data(m), "section", "D") &&
+                   str_is(data(m), "dob", "2012-02-29"),
+               m);
+    tmsg_free(m);
+
+    /* delete marks the student inactive, and again is fine. */
+    m = CALL_OK(a, "student.delete", "{id: %D}", s2);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.delete", "{id: %D}", s2);
+    tmsg_free(m);
+    expect_audit(f, "student.delete", "student", s2, "ok");
+    m = CALL_OK(a, "student.get", "{id: %D}", s2);
+    assert_msg(bool_is(data(m), "active", false), m);
+    tmsg_free(m);
+    CALL_ERR("not_found", "id", a, "student.delete", "{id: 999999999}");
+    f->passed++;
+}
+
+static void test_student_refuses_malformed_arguments(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    char long_name[202];
+    memset(long_name, 'n', 201);
+    long_name[201] = '\0';
+    CALL_ERR("bad_request", "name", a, "student.create", "{admission_no: Z1}");
+    CALL_ERR("bad_request", "name", a, "student.create", "{name: 5, admission_no: Z1}");
+    CALL_ERR("bad_request", "name", a, "student.create", "{name: \"\", admission_no: Z1}");
+    CALL_ERR("bad_request", "name", a, "student.create", "{name: %s, admission_no: Z1}",
+             long_name);
+    CALL_ERR("bad_request", "admission_no", a, "student.create", "{name: Z}");
+    CALL_ERR("bad_request", "admission_no", a, "student.create", "{name: Z, admission_no: [1]}");
+    static const char *const bad_dobs[] = {
+        "2014-3-9",   "2014/03/09", "14-03-2014", "2014-02-30", "2013-02-29", "2014-13-01",
+        "2014-00-10", "2014-04-31", "1989-12-31", "2999-01-01", "20140309",   "2014-03-0x",
+    };
+    for (size_t i = 0; i < sizeof bad_dobs / sizeof bad_dobs[0]; i++) {
+        CALL_ERR("bad_request", "dob", a, "student.create", "{name: Z, admission_no: Z1, dob: %s}",
+                 bad_dobs[i]);
+    }
+    /* Two days ahead is in the future in every time zone. */
+    char future[16];
+    time_t t = time(NULL) + 2 * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(future, sizeof future, "%Y-%m-%d", &tm);
+    CALL_ERR("bad_request", "dob", a, "student.create", "{name: Z, admission_no: Z1, dob: %s}",
+             future);
+    CALL_ERR("bad_request", "dob", a, "student.create",
+             "{name: Z, admission_no: Z1, dob: 20140309}");
+    CALL_ERR("bad_request", "gender", a, "student.create",
+             "{name: Z, admission_no: Z1, gender: girl}");
+    CALL_ERR("bad_request", "gender", a, "student.create",
+             "{name: Z, admission_no: Z1, gender: true}");
+    CALL_ERR("bad_request", "class", a, "student.create",
+             "{name: Z, admission_no: Z1, class: %s}", "123456789012345678901234567890123");
+    CALL_ERR("bad_request", "section", a, "student.create",
+             "{name: Z, admission_no: Z1, section: ABCDEFGHIJKLMNOPQ}");
+    CALL_ERR("bad_request", "roll_no", a, "student.create",
+             "{name: Z, admission_no: Z1, roll_no: 0}");
+    CALL_ERR("bad_request", "roll_no", a, "student.create",
+             "{name: Z, admission_no: Z1, roll_no: 1001}");
+    CALL_ERR("bad_request", "roll_no", a, "student.create",
+             "{name: Z, admission_no: Z1, roll_no: \"7\"}");
+    CALL_ERR("bad_request", "roll_no", a, "student.create",
+             "{name: Z, admission_no: Z1, roll_no: 1.5}");
+    /* None of those created anything. */
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM students WHERE admission_no = 'Z1'",
+                                   NULL),
+                     0);
+    CALL_ERR("bad_request", "id", a, "student.get", "{}");
+    CALL_ERR("bad_request", "id", a, "student.get", "{id: 0}");
+    CALL_ERR("bad_request", "id", a, "student.get", "{id: -4}");
+    CALL_ERR("bad_request", "id", a, "student.get", "{id: \"12\"}");
+    CALL_ERR("bad_request", "args", a, "student.get", "[1]");
+    CALL_ERR("bad_request", "limit", a, "student.list", "{limit: 0}");
+    CALL_ERR("bad_request", "limit", a, "student.list", "{limit: 501}");
+    CALL_ERR("bad_request", "after", a, "student.list", "{after: -1}");
+    CALL_ERR("bad_request", "class", a, "student.list", "{class: 5}");
+    CALL_ERR("bad_request", "id", a, "student.update", "{name: Z}");
+    CALL_ERR("bad_request", "dob", a, "student.update", "{id: 1, dob: \"2014-02-30\"}");
+    CALL_ERR("bad_request", "name", a, "student.update", "{id: 1, name: \"\"}");
+    CALL_ERR("bad_request", "id", a, "student.delete", "{id: nil}");
+    f->passed++;
+}
+
+/* ---- guardians ---- */
+
+static void test_guardian_link_unlink_list(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t s = new_student(a, "Kiran");
+    int64_t s_alone = new_student(a, "Lone");
+    int64_t sb = new_student(f->b.c, "Other School");
+
+    struct tmsg *m = CALL_OK(a, "guardian.link",
+                             "{student: %D, user: %D, relationship: mother, emergency: true}", s,
+                             f->parent1);
+    tmsg_free(m);
+    expect_audit(f, "guardian.link", "student", s, "ok");
+    m = CALL_OK(a, "guardian.link", "{student: %D, user: %D, relationship: father}", s,
+                f->parent2);
+    tmsg_free(m);
+    m = CALL_OK(a, "guardian.list", "{student: %D}", s);
+    const msgpack_object *g0 = item(data(m), "", 0), *g1 = item(data(m), "", 1);
+    assert_msg(len_of(data(m), "") == 2 && int_is(g0, "user", f->parent1) &&
+                   str_is(g0, "name", "Parent One") && str_is(g0, "relationship", "mother") &&
+                   bool_is(g0, "emergency", true) && int_is(g1, "user", f->parent2) &&
+                   str_is(g1, "relationship", "father") && bool_is(g1, "emergency", false),
+               m);
+    tmsg_free(m);
+
+    /* Linking again updates; emergency stays unless given. */
+    m = CALL_OK(a, "guardian.link", "{student: %D, user: %D, relationship: guardian}", s,
+                f->parent1);
+    tmsg_free(m);
+    m = CALL_OK(a, "guardian.list", "{student: %D}", s);
+    assert_msg(len_of(data(m), "") == 2 &&
+                   str_is(item(data(m), "", 0), "relationship", "guardian") &&
+                   bool_is(item(data(m), "", 0), "emergency", true),
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "guardian.link",
+                "{student: %D, user: %D, relationship: guardian, emergency: false}", s,
+                f->parent1);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.get", "{id: %D}", s);
+    assert_msg(len_of(data(m), "guardians") == 2 &&
+                   bool_is(item(data(m), "guardians", 0), "emergency", false) &&
+                   str_is(item(data(m), "guardians", 1), "name", "Parent Two"),
+               m);
+    tmsg_free(m);
+
+    m = CALL_OK(a, "guardian.list", "{student: %D}", s_alone);
+    assert_msg(len_of(data(m), "") == 0, m);
+    tmsg_free(m);
+
+    /* Who may be linked. */
+    CALL_ERR("bad_request", "user", a, "guardian.link",
+             "{student: %D, user: %D, relationship: driver}", s, f->driver1);
+    CALL_ERR("bad_request", "user", a, "guardian.link",
+             "{student: %D, user: %D, relationship: teacher}", s, f->teacher1);
+    CALL_ERR("bad_request", "user", a, "guardian.link",
+             "{student: %D, user: %D, relationship: self}", s, f->a.user_id);
+    CALL_ERR("not_found", "user", a, "guardian.link", "{student: %D, user: %D, relationship: x}",
+             s, f->parent_b);
+    CALL_ERR("not_found", "user", a, "guardian.link",
+             "{student: %D, user: 999999999, relationship: x}", s);
+    CALL_ERR("not_found", "student", a, "guardian.link",
+             "{student: %D, user: %D, relationship: x}", sb, f->parent1);
+    CALL_ERR("not_found", "student", f->b.c, "guardian.link",
+             "{student: %D, user: %D, relationship: x}", s, f->parent_b);
+    CALL_ERR("bad_request", "relationship", a, "guardian.link", "{student: %D, user: %D}", s,
+             f->parent1);
+    CALL_ERR("bad_request", "relationship", a, "guardian.link",
+             "{student: %D, user: %D, relationship: \"\"}", s, f->parent1);
+    CALL_ERR("bad_request", "relationship", a, "guardian.link",
+             "{student: %D, user: %D, relationship: %s}", s, f->parent1,
+             "123456789012345678901234567890123");
+    CALL_ERR("bad_request", "emergency", a, "guardian.link",
+             "{student: %D, user: %D, relationship: x, emergency: yes}", s, f->parent1);
+    CALL_ERR("bad_request", "student", a, "guardian.link", "{user: %D, relationship: x}",
+             f->parent1);
+    CALL_ERR("bad_request", "user", a, "guardian.link",
+             "{student: %D, user: \"1\", relationship: x}", s);
+    char s_id[24];
+    snprintf(s_id, sizeof s_id, "%" PRId64, s);
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM guardians WHERE student_id = $1",
+                                   s_id, NULL),
+                     2);
+
+    CALL_ERR("not_found", "student", a, "guardian.list", "{student: %D}", sb);
+    CALL_ERR("not_found", "student", a, "guardian.list", "{student: 999999999}");
+    CALL_ERR("bad_request", "student", a, "guardian.list", "{}");
+
+    /* unlink */
+    m = CALL_OK(a, "guardian.unlink", "{student: %D, user: %D}", s, f->parent2);
+    tmsg_free(m);
+    expect_audit(f, "guardian.unlink", "student", s, "ok");
+    CALL_ERR("not_found", "user", a, "guardian.unlink", "{student: %D, user: %D}", s, f->parent2);
+    CALL_ERR("not_found", NULL, f->b.c, "guardian.unlink", "{student: %D, user: %D}", s,
+             f->parent1);
+    CALL_ERR("bad_request", "user", a, "guardian.unlink", "{student: %D}", s);
+    m = CALL_OK(a, "guardian.list", "{student: %D}", s);
+    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "user", f->parent1), m);
+    tmsg_free(m);
+    f->passed++;
+}
+
+/* ---- routes ---- */
+
+static void test_route_create_get_list(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    const char *odd = "Gate \"A\", {north} \\ side";
+    struct tmsg *m = CALL_OK(a, "route.create",
+                             "{name: \"Route 1\", stops: [{name: %s, lat: %f, lon: %f},"
+                             " {name: Market, lat: -33.8688, lon: 151.2093},"
+                             " {name: School, lat: 90, lon: -180}],"
+                             " path: [[12.9715987, 77.5945627], [12.98, 77.6], [-33.8688, 151]]}",
+                             odd, 12.9715987, 77.5945627);
+    const msgpack_object *d = data(m);
+    int64_t r1 = int_of(d, "id");
+    const msgpack_object *st0 = item(d, "stops", 0), *st2 = item(d, "stops", 2);
+    assert_msg(r1 > 0 && len_of(d, "stops") == 3 && int_is(st0, "seq", 1) &&
+                   str_is(st0, "name", odd) && f64_is(st0, "lat", 12.9715987) &&
+                   f64_is(st0, "lon", 77.5945627) && int_is(st2, "seq", 3) &&
+                   str_is(st2, "name", "School") && f64_is(st2, "lat", 90) &&
+                   f64_is(st2, "lon", -180) && int_of(st0, "id") > 0,
+               m);
+    int64_t stop0 = int_of(st0, "id");
+    tmsg_free(m);
+    expect_audit(f, "route.create", "route", r1, "ok");
+    assert_int_equal(tauth_sql_int(f->h,
+                                   "SELECT count(*) FROM route_stops WHERE name = 'Market' AND"
+                                   " ST_DWithin(location,"
+                                   " ST_SetSRID(ST_MakePoint(151.2093, -33.8688), 4326)::geography,"
+                                   " 1)",
+                                   NULL),
+                     1);
+
+    m = CALL_OK(a, "route.get", "{id: %D}", r1);
+    d = data(m);
+    assert_msg(int_is(d, "id", r1) && str_is(d, "name", "Route 1") && len_of(d, "stops") == 3 &&
+                   int_is(item(d, "stops", 0), "id", stop0) &&
+                   str_is(item(d, "stops", 0), "name", odd) &&
+                   int_is(item(d, "stops", 1), "seq", 2) &&
+                   f64_is(item(d, "stops", 1), "lat", -33.8688) &&
+                   len_of(d, "students") == 0 && len_of(d, "path") == 3,
+               m);
+    const msgpack_object *p0 = item(d, "path", 0);
+    assert_msg(p0 && p0->type == MSGPACK_OBJECT_ARRAY && p0->via.array.size == 2 &&
+                   p0->via.array.ptr[0].via.f64 == 12.9715987 &&
+                   p0->via.array.ptr[1].via.f64 == 77.5945627,
+               m);
+    tmsg_free(m);
+
+    /* Without a path, path is nil. */
+    int64_t r2 = new_route(a, "Route 2", 100, NULL);
+    m = CALL_OK(a, "route.get", "{id: %D}", r2);
+    assert_msg(nil_at(data(m), "path") && len_of(data(m), "stops") == 100 &&
+                   int_is(item(data(m), "stops", 99), "seq", 100) &&
+                   str_is(item(data(m), "stops", 99), "name", "S100"),
+               m);
+    tmsg_free(m);
+
+    m = CALL_OK(a, "route.list", NULL);
+    assert_msg(len_of(data(m), "") >= 2, m);
+    bool seen = false;
+    for (uint32_t i = 0; item(data(m), "", i); i++) {
+        const msgpack_object *r = item(data(m), "", i);
+        if (int_is(r, "id", r2)) {
+            seen = str_is(r, "name", "Route 2") && int_is(r, "n_stops", 100) &&
+                   int_is(r, "n_students", 0);
+        }
+    }
+    assert_msg(seen, m);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.list", "{after: %D, limit: 1}", r1);
+    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", r2), m);
+    tmsg_free(m);
+
+    /* School B sees none of it. */
+    CALL_ERR("not_found", "id", f->b.c, "route.get", "{id: %D}", r1);
+    m = CALL_OK(f->b.c, "route.list", "{}");
+    for (uint32_t i = 0; item(data(m), "", i); i++) {
+        assert_msg(!int_is(item(data(m), "", i), "id", r1) &&
+                       !int_is(item(data(m), "", i), "id", r2),
+                   m);
+    }
+    tmsg_free(m);
+    CALL_ERR("not_found", "id", a, "route.get", "{id: 999999999}");
+    CALL_ERR("bad_request", "id", a, "route.get", "{id: x}");
+    CALL_ERR("bad_request", "limit", a, "route.list", "{limit: 501}");
+    f->passed++;
+}
+
+/* route.create {name: R, stops: [n_stops stops], path: [n_path points]} (no path when
+ * n_path < 0), built with msgpack-c because the format strings would be too long. */
+static struct tmsg *route_create_raw(struct wsclient *c, int n_stops, int n_path)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n_path >= 0 ? 3 : 2);
+    msgpack_pack_str_with_body(&pk, "name", 4);
+    msgpack_pack_str_with_body(&pk, "R", 1);
+    msgpack_pack_str_with_body(&pk, "stops", 5);
+    msgpack_pack_array(&pk, (size_t)n_stops);
+    for (int i = 0; i < n_stops; i++) {
+        msgpack_pack_map(&pk, 3);
+        msgpack_pack_str_with_body(&pk, "name", 4);
+        msgpack_pack_str_with_body(&pk, "s", 1);
+        msgpack_pack_str_with_body(&pk, "lat", 3);
+        msgpack_pack_double(&pk, 10);
+        msgpack_pack_str_with_body(&pk, "lon", 3);
+        msgpack_pack_double(&pk, 20);
+    }
+    if (n_path >= 0) {
+        msgpack_pack_str_with_body(&pk, "path", 4);
+        msgpack_pack_array(&pk, (size_t)n_path);
+        for (int i = 0; i < n_path; i++) {
+            msgpack_pack_array(&pk, 2);
+            msgpack_pack_double(&pk, 10 + i / 10000.0);
+            msgpack_pack_double(&pk, 20 + i / 10000.0);
+        }
+    }
+    struct tmsg *m = tauth_call(c, "route.create", "%m", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return m;
+}
+
+static void test_route_create_refuses_malformed_arguments(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t before = tauth_sql_int(f->h, "SELECT count(*) FROM routes", NULL);
+    struct tmsg *m = route_create_raw(a, 101, -1);
+    assert_msg(tauth_is_err(m, "bad_request", "stops"), m);
+    tmsg_free(m);
+    m = route_create_raw(a, 0, -1);
+    assert_msg(tauth_is_err(m, "bad_request", "stops"), m);
+    tmsg_free(m);
+    m = route_create_raw(a, 2, 2001);
+    assert_msg(tauth_is_err(m, "bad_request", "path"), m);
+    tmsg_free(m);
+    m = route_create_raw(a, 2, 1);
+    assert_msg(tauth_is_err(m, "bad_request", "path"), m);
+    tmsg_free(m);
+    m = route_create_raw(a, 2, 2000);
+    assert_msg(tauth_is_ok(m), m);
+    tmsg_free(m);
+
+    CALL_ERR("bad_request", "name", a, "route.create", "{stops: [{name: s, lat: 1, lon: 2}]}");
+    CALL_ERR("bad_request", "name", a, "route.create",
+             "{name: %s, stops: [{name: s, lat: 1, lon: 2}]}",
+             "12345678901234567890123456789012345678901234567890"
+             "123456789012345678901234567890123456789012345678901");
+    CALL_ERR("bad_request", "stops", a, "route.create", "{name: R}");
+    CALL_ERR("bad_request", "stops", a, "route.create", "{name: R, stops: {name: s}}");
+    CALL_ERR("bad_request", "stops[1]", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}, [1, 2]]}");
+    CALL_ERR("bad_request", "stops[1].lat", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}, {name: t, lat: 90.5, lon: 2}]}");
+    CALL_ERR("bad_request", "stops[0].lat", a, "route.create",
+             "{name: R, stops: [{name: s, lat: -91, lon: 2}]}");
+    CALL_ERR("bad_request", "stops[0].lon", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 180.001}]}");
+    CALL_ERR("bad_request", "stops[0].lon", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: -181}]}");
+    CALL_ERR("bad_request", "stops[0].lat", a, "route.create",
+             "{name: R, stops: [{name: s, lat: \"1\", lon: 2}]}");
+    CALL_ERR("bad_request", "stops[0].lat", a, "route.create",
+             "{name: R, stops: [{name: s, lon: 2}]}");
+    CALL_ERR("bad_request", "stops[2].name", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}, {name: s, lat: 1, lon: 2},"
+             " {lat: 1, lon: 2}]}");
+    CALL_ERR("bad_request", "stops[0].name", a, "route.create",
+             "{name: R, stops: [{name: 7, lat: 1, lon: 2}]}");
+    CALL_ERR("bad_request", "path", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: 5}");
+    CALL_ERR("bad_request", "path[1]", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: [[1, 2], [1]]}");
+    CALL_ERR("bad_request", "path[0]", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: [[95, 2], [1, 2]]}");
+    CALL_ERR("bad_request", "path[1]", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: [[1, 2], [1, \"2\"]]}");
+    CALL_ERR("bad_request", "path[1]", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: [[1, 2], 3]}");
+    /* Only the 2000-point route went in. */
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM routes", NULL), before + 1);
+    f->passed++;
+}
+
+static void test_route_assign_unassign(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t stops1[2], stops2[1], stops_b[1];
+    int64_t r1 = new_route(a, "Assign 1", 2, stops1);
+    int64_t r2 = new_route(a, "Assign 2", 1, stops2);
+    int64_t rb = new_route(f->b.c, "B route", 1, stops_b);
+    int64_t s = new_student(a, "Rider");
+    int64_t gone = new_student(a, "Gone");
+    int64_t sb = new_student(f->b.c, "B rider");
+    struct tmsg *m = CALL_OK(a, "guardian.link", "{student: %D, user: %D, relationship: mother}",
+                             s, f->parent1);
+    tmsg_free(m);
+
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D, stop: %D}", r1, s, stops1[1]);
+    tmsg_free(m);
+    expect_audit(f, "route.assign", "student", s, "ok");
+    m = CALL_OK(a, "student.get", "{id: %D}", s);
+    const msgpack_object *d = data(m);
+    assert_msg(int_is(d, "route.id", r1) && str_is(d, "route.name", "Assign 1") &&
+                   int_is(d, "route.stop.id", stops1[1]) && str_is(d, "route.stop.name", "S2"),
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.get", "{id: %D}", r1);
+    assert_msg(len_of(data(m), "students") == 1 &&
+                   int_is(item(data(m), "students", 0), "id", s) &&
+                   str_is(item(data(m), "students", 0), "name", "Rider") &&
+                   int_is(item(data(m), "students", 0), "stop", stops1[1]),
+               m);
+    tmsg_free(m);
+
+    /* Again on the same route changes the stop; no stop is allowed. */
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D}", r1, s);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.get", "{id: %D}", s);
+    assert_msg(int_is(data(m), "route.id", r1) && nil_at(data(m), "route.stop"), m);
+    tmsg_free(m);
+
+    /* Another route moves the student. */
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D, stop: %D}", r2, s, stops2[0]);
+    tmsg_free(m);
+    char s_id[24];
+    snprintf(s_id, sizeof s_id, "%" PRId64, s);
+    assert_int_equal(tauth_sql_int(f->h,
+                                   "SELECT count(*) FROM route_assignments WHERE student_id = $1",
+                                   s_id, NULL),
+                     1);
+    m = CALL_OK(a, "route.get", "{id: %D}", r1);
+    assert_msg(len_of(data(m), "students") == 0, m);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.list", "{after: %D, limit: 1}", r1);
+    assert_msg(int_is(item(data(m), "", 0), "id", r2) &&
+                   int_is(item(data(m), "", 0), "n_students", 1),
+               m);
+    tmsg_free(m);
+
+    /* Errors. */
+    CALL_ERR("bad_request", "stop", a, "route.assign", "{route: %D, student: %D, stop: %D}", r2,
+             s, stops1[0]);
+    CALL_ERR("bad_request", "stop", a, "route.assign", "{route: %D, student: %D, stop: %D}", r2,
+             s, stops_b[0]);
+    CALL_ERR("bad_request", "stop", a, "route.assign",
+             "{route: %D, student: %D, stop: 999999999}", r2, s);
+    CALL_ERR("bad_request", "stop", a, "route.assign", "{route: %D, student: %D, stop: -1}", r2,
+             s);
+    CALL_ERR("not_found", "route", a, "route.assign", "{route: %D, student: %D}", rb, s);
+    CALL_ERR("not_found", "route", a, "route.assign", "{route: 999999999, student: %D}", s);
+    CALL_ERR("not_found", "student", a, "route.assign", "{route: %D, student: %D}", r1, sb);
+    CALL_ERR("not_found", "student", f->b.c, "route.assign", "{route: %D, student: %D}", rb, s);
+    CALL_ERR("bad_request", "route", a, "route.assign", "{student: %D}", s);
+    CALL_ERR("bad_request", "student", a, "route.assign", "{route: %D, student: 1.5}", r1);
+    m = CALL_OK(a, "student.delete", "{id: %D}", gone);
+    tmsg_free(m);
+    CALL_ERR("conflict", "student", a, "route.assign", "{route: %D, student: %D}", r1, gone);
+    /* The failed attempts left the assignment where it was. */
+    m = CALL_OK(a, "student.get", "{id: %D}", s);
+    assert_msg(int_is(data(m), "route.id", r2) && int_is(data(m), "route.stop.id", stops2[0]),
+               m);
+    tmsg_free(m);
+
+    /* unassign */
+    CALL_ERR("not_found", "student", a, "route.unassign", "{route: %D, student: %D}", r1, s);
+    CALL_ERR("not_found", "student", f->b.c, "route.unassign", "{route: %D, student: %D}", r2, s);
+    CALL_ERR("bad_request", "route", a, "route.unassign", "{student: %D}", s);
+    m = CALL_OK(a, "route.unassign", "{route: %D, student: %D}", r2, s);
+    tmsg_free(m);
+    expect_audit(f, "route.unassign", "student", s, "ok");
+    CALL_ERR("not_found", "student", a, "route.unassign", "{route: %D, student: %D}", r2, s);
+    m = CALL_OK(a, "student.get", "{id: %D}", s);
+    assert_msg(nil_at(data(m), "route"), m);
+    tmsg_free(m);
+
+    /* Deleting a student takes them off their route. */
+    int64_t leaver = new_student(a, "Leaver");
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D}", r1, leaver);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.delete", "{id: %D}", leaver);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.get", "{id: %D}", r1);
+    assert_msg(len_of(data(m), "students") == 0, m);
+    tmsg_free(m);
+    f->passed++;
+}
+
+static void test_route_update_delete(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t stops[3];
+    int64_t r = new_route(a, "Update me", 3, stops);
+    int64_t rb = new_route(f->b.c, "B route 2", 1, NULL);
+    int64_t s = new_student(a, "Passenger");
+    struct tmsg *m = CALL_OK(a, "route.assign", "{route: %D, student: %D, stop: %D}", r, s,
+                             stops[2]);
+    tmsg_free(m);
+
+    m = CALL_OK(a, "route.update", "{id: %D, name: Renamed}", r);
+    tmsg_free(m);
+    expect_audit(f, "route.update", "route", r, "ok");
+    m = CALL_OK(a, "route.get", "{id: %D}", r);
+    assert_msg(str_is(data(m), "name", "Renamed") && len_of(data(m), "stops") == 3 &&
+                   int_is(item(data(m), "stops", 0), "id", stops[0]) &&
+                   int_is(item(data(m), "students", 0), "stop", stops[2]),
+               m);
+    tmsg_free(m);
+
+    /* Replacing the stops: new ids, seq 1..n, riders stay without a stop. */
+    m = CALL_OK(a, "route.update",
+                "{id: %D, stops: [{name: New1, lat: 1, lon: 1}, {name: New2, lat: 2, lon: 2}],"
+                " path: [[1, 1], [2, 2]]}",
+                r);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.get", "{id: %D}", r);
+    const msgpack_object *d = data(m);
+    assert_msg(str_is(d, "name", "Renamed") && len_of(d, "stops") == 2 &&
+                   str_is(item(d, "stops", 0), "name", "New1") &&
+                   int_is(item(d, "stops", 0), "seq", 1) &&
+                   int_is(item(d, "stops", 1), "seq", 2) &&
+                   f64_is(item(d, "stops", 1), "lat", 2) &&
+                   int_of(item(d, "stops", 0), "id") != stops[0] &&
+                   int_of(item(d, "stops", 0), "id") != stops[1] &&
+                   len_of(d, "students") == 1 && nil_at(item(d, "students", 0), "stop") &&
+                   len_of(d, "path") == 2,
+               m);
+    tmsg_free(m);
+    char r_id[24];
+    snprintf(r_id, sizeof r_id, "%" PRId64, r);
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM route_stops WHERE route_id = $1",
+                                   r_id, NULL),
+                     2);
+
+    /* With an active trip the stops may not change, the name may. */
+    char driver[24];
+    snprintf(driver, sizeof driver, "%" PRId64, f->driver1);
+    int64_t trip = tauth_sql_int(f->h,
+                                 "INSERT INTO trips (school_id, route_id, driver_id)"
+                                 " SELECT school_id, id, $2 FROM routes WHERE id = $1"
+                                 " RETURNING id",
+                                 r_id, driver, NULL);
+    assert_true(trip > 0);
+    CALL_ERR("conflict", "stops", a, "route.update",
+             "{id: %D, name: Nope, stops: [{name: X, lat: 1, lon: 1}]}", r);
+    expect_audit(f, "route.update", "route", r, "conflict");
+    m = CALL_OK(a, "route.get", "{id: %D}", r);
+    assert_msg(str_is(data(m), "name", "Renamed") && len_of(data(m), "stops") == 2, m);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.update", "{id: %D, name: \"Still fine\"}", r);
+    tmsg_free(m);
+
+    /* A route with trips, active or ended, is kept. */
+    CALL_ERR("conflict", "id", a, "route.delete", "{id: %D}", r);
+    expect_audit(f, "route.delete", "route", r, "conflict");
+    char trip_id[24];
+    snprintf(trip_id, sizeof trip_id, "%" PRId64, trip);
+    assert_int_equal(tauth_sql(f->h,
+                               "UPDATE trips SET status = 'ended', ended_at = now(),"
+                               " end_reason = 'admin' WHERE id = $1",
+                               trip_id, NULL),
+                     1);
+    m = CALL_OK(a, "route.update", "{id: %D, stops: [{name: After, lat: 3, lon: 3}]}", r);
+    tmsg_free(m);
+    CALL_ERR("conflict", "id", a, "route.delete", "{id: %D}", r);
+
+    /* Errors of update. */
+    CALL_ERR("not_found", "id", a, "route.update", "{id: %D, name: X}", rb);
+    CALL_ERR("not_found", "id", f->b.c, "route.update", "{id: %D, name: X}", r);
+    CALL_ERR("not_found", "id", a, "route.update", "{id: 999999999}");
+    CALL_ERR("bad_request", "id", a, "route.update", "{name: X}");
+    CALL_ERR("bad_request", "name", a, "route.update", "{id: %D, name: 3}", r);
+    CALL_ERR("bad_request", "stops", a, "route.update", "{id: %D, stops: []}", r);
+    CALL_ERR("bad_request", "stops[0].lat", a, "route.update",
+             "{id: %D, stops: [{name: X, lat: 100, lon: 1}]}", r);
+    CALL_ERR("bad_request", "path[0]", a, "route.update", "{id: %D, path: [[1], [1, 2]]}", r);
+
+    /* A route without trips goes, with its stops and riders. */
+    int64_t gone_stops[2];
+    int64_t gone = new_route(a, "Gone", 2, gone_stops);
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D}", gone, s);
+    tmsg_free(m);
+    CALL_ERR("not_found", "id", f->b.c, "route.delete", "{id: %D}", gone);
+    m = CALL_OK(a, "route.delete", "{id: %D}", gone);
+    tmsg_free(m);
+    expect_audit(f, "route.delete", "route", gone, "ok");
+    CALL_ERR("not_found", "id", a, "route.get", "{id: %D}", gone);
+    CALL_ERR("not_found", "id", a, "route.delete", "{id: %D}", gone);
+    CALL_ERR("bad_request", "id", a, "route.delete", "{}");
+    char gone_id[24];
+    snprintf(gone_id, sizeof gone_id, "%" PRId64, gone);
+    assert_int_equal(tauth_sql_int(f->h,
+                                   "SELECT (SELECT count(*) FROM route_stops WHERE route_id = $1)"
+                                   " + (SELECT count(*) FROM route_assignments"
+                                   "    WHERE route_id = $1)",
+                                   gone_id, NULL),
+                     0);
+    f->passed++;
+}
+
+/* ---- buses ---- */
+
+static void test_bus_ops(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t bus = create_id(a, "bus.create",
+                            "{registration_no: \"ka 01 ab 1234\", capacity: 40, driver: %D}",
+                            f->driver1);
+    expect_audit(f, "bus.create", "bus", bus, "ok");
+    struct tmsg *m = CALL_OK(a, "bus.get", "{id: %D}", bus);
+    const msgpack_object *d = data(m);
+    assert_msg(int_is(d, "id", bus) && str_is(d, "registration_no", "KA01AB1234") &&
+                   int_is(d, "capacity", 40) && int_is(d, "driver.id", f->driver1) &&
+                   str_is(d, "driver.name", "Driver One"),
+               m);
+    tmsg_free(m);
+    int64_t bus2 = create_id(a, "bus.create", "{registration_no: KA-02-9, capacity: 1}");
+    m = CALL_OK(a, "bus.get", "{id: %D}", bus2);
+    assert_msg(nil_at(data(m), "driver") && int_is(data(m), "capacity", 1), m);
+    tmsg_free(m);
+
+    /* Registration numbers are unique within a school, after normalising. */
+    CALL_ERR("conflict", "registration_no", a, "bus.create",
+             "{registration_no: KA01AB1234, capacity: 10}");
+    CALL_ERR("conflict", "registration_no", a, "bus.create",
+             "{registration_no: \"Ka01 Ab1234 \", capacity: 10}");
+    expect_audit(f, "bus.create", "bus", 0, "conflict");
+    int64_t bus_b = create_id(f->b.c, "bus.create",
+                              "{registration_no: KA01AB1234, capacity: 10, driver: %D}",
+                              f->driver_b);
+
+    /* Drivers. */
+    CALL_ERR("bad_request", "driver", a, "bus.create",
+             "{registration_no: X1, capacity: 10, driver: %D}", f->parent1);
+    CALL_ERR("not_found", "driver", a, "bus.create",
+             "{registration_no: X1, capacity: 10, driver: %D}", f->driver_b);
+    CALL_ERR("not_found", "driver", a, "bus.create",
+             "{registration_no: X1, capacity: 10, driver: 999999999}");
+    CALL_ERR("bad_request", "driver", a, "bus.create",
+             "{registration_no: X1, capacity: 10, driver: \"7\"}");
+
+    /* Malformed arguments. */
+    CALL_ERR("bad_request", "registration_no", a, "bus.create", "{capacity: 10}");
+    CALL_ERR("bad_request", "registration_no", a, "bus.create",
+             "{registration_no: \"\", capacity: 10}");
+    CALL_ERR("bad_request", "registration_no", a, "bus.create",
+             "{registration_no: \"   \", capacity: 10}");
+    CALL_ERR("bad_request", "registration_no", a, "bus.create",
+             "{registration_no: \"AB#12\", capacity: 10}");
+    CALL_ERR("bad_request", "registration_no", a, "bus.create",
+             "{registration_no: ABCDEFGHIJKLMNOPQRSTU, capacity: 10}");
+    CALL_ERR("bad_request", "registration_no", a, "bus.create",
+             "{registration_no: 1234, capacity: 10}");
+    CALL_ERR("bad_request", "capacity", a, "bus.create", "{registration_no: X1}");
+    CALL_ERR("bad_request", "capacity", a, "bus.create", "{registration_no: X1, capacity: 0}");
+    CALL_ERR("bad_request", "capacity", a, "bus.create", "{registration_no: X1, capacity: 201}");
+    CALL_ERR("bad_request", "capacity", a, "bus.create",
+             "{registration_no: X1, capacity: \"40\"}");
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM buses WHERE registration_no = 'X1'",
+                                   NULL),
+                     0);
+    /* 20 characters once the spaces are gone is fine. */
+    int64_t bus3 = create_id(a, "bus.create",
+                             "{registration_no: \"ABCDE FGHIJ KLMNO PQRST\", capacity: 200}");
+
+    /* list */
+    m = CALL_OK(a, "bus.list", NULL);
+    assert_msg(len_of(data(m), "") == 3 && int_is(item(data(m), "", 0), "id", bus) &&
+                   int_is(item(data(m), "", 0), "driver.id", f->driver1) &&
+                   int_is(item(data(m), "", 2), "id", bus3) &&
+                   str_is(item(data(m), "", 2), "registration_no", "ABCDEFGHIJKLMNOPQRST"),
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "bus.list", "{after: %D, limit: 1}", bus);
+    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", bus2), m);
+    tmsg_free(m);
+    CALL_ERR("bad_request", "limit", a, "bus.list", "{limit: -1}");
+
+    /* update */
+    m = CALL_OK(a, "bus.update", "{id: %D, capacity: 50, registration_no: \"ka 01 ab 9999\"}",
+                bus);
+    tmsg_free(m);
+    expect_audit(f, "bus.update", "bus", bus, "ok");
+    m = CALL_OK(a, "bus.get", "{id: %D}", bus);
+    assert_msg(int_is(data(m), "capacity", 50) &&
+                   str_is(data(m), "registration_no", "KA01AB9999") &&
+                   int_is(data(m), "driver.id", f->driver1),
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "bus.update", "{id: %D, driver: nil}", bus);
+    tmsg_free(m);
+    m = CALL_OK(a, "bus.get", "{id: %D}", bus);
+    assert_msg(nil_at(data(m), "driver") && int_is(data(m), "capacity", 50), m);
+    tmsg_free(m);
+    m = CALL_OK(a, "bus.update", "{id: %D, driver: %D}", bus, f->driver1);
+    tmsg_free(m);
+    CALL_ERR("conflict", "registration_no", a, "bus.update",
+             "{id: %D, registration_no: \"KA-02-9\"}", bus);
+    expect_audit(f, "bus.update", "bus", bus, "conflict");
+    CALL_ERR("bad_request", "driver", a, "bus.update", "{id: %D, driver: %D}", bus, f->teacher1);
+    CALL_ERR("not_found", "driver", a, "bus.update", "{id: %D, driver: %D}", bus, f->driver_b);
+    CALL_ERR("not_found", "id", a, "bus.update", "{id: %D, capacity: 5}", bus_b);
+    CALL_ERR("not_found", "id", f->b.c, "bus.update", "{id: %D, capacity: 5}", bus);
+    CALL_ERR("bad_request", "capacity", a, "bus.update", "{id: %D, capacity: 500}", bus);
+    CALL_ERR("bad_request", "id", a, "bus.update", "{capacity: 5}");
+    m = CALL_OK(a, "bus.get", "{id: %D}", bus);
+    assert_msg(int_is(data(m), "capacity", 50) && int_is(data(m), "driver.id", f->driver1) &&
+                   str_is(data(m), "registration_no", "KA01AB9999"),
+               m);
+    tmsg_free(m);
+    CALL_ERR("not_found", "id", a, "bus.get", "{id: %D}", bus_b);
+    CALL_ERR("not_found", "id", f->b.c, "bus.get", "{id: %D}", bus);
+    CALL_ERR("bad_request", "id", a, "bus.get", "{id: 0}");
+    CALL_ERR("bad_request", "id", a, "bus.delete", "{id: true}");
+
+    /* delete: a bus with trips is kept. */
+    int64_t r = new_route(a, "Bus route", 1, NULL);
+    char r_id[24], driver[24], bus_id[24];
+    snprintf(r_id, sizeof r_id, "%" PRId64, r);
+    snprintf(driver, sizeof driver, "%" PRId64, f->driver1);
+    snprintf(bus_id, sizeof bus_id, "%" PRId64, bus);
+    assert_true(tauth_sql_int(f->h,
+                              "INSERT INTO trips (school_id, route_id, driver_id, bus_id, status,"
+                              " ended_at, end_reason)"
+                              " SELECT school_id, id, $2, $3, 'ended', now(), 'driver'"
+                              " FROM routes WHERE id = $1 RETURNING id",
+                              r_id, driver, bus_id, NULL) > 0);
+    CALL_ERR("conflict", "id", a, "bus.delete", "{id: %D}", bus);
+    expect_audit(f, "bus.delete", "bus", bus, "conflict");
+    CALL_ERR("not_found", "id", a, "bus.delete", "{id: %D}", bus_b);
+    m = CALL_OK(a, "bus.delete", "{id: %D}", bus2);
+    tmsg_free(m);
+    expect_audit(f, "bus.delete", "bus", bus2, "ok");
+    CALL_ERR("not_found", "id", a, "bus.get", "{id: %D}", bus2);
+    CALL_ERR("not_found", "id", a, "bus.delete", "{id: %D}", bus2);
+    f->passed++;
+}
+
+/* ---- live tracking ---- */
+
+/* Waits for the event ev on c, skipping anything else; returns its data.trip or -1. */
+static int64_t wait_event(struct wsclient *c, const char *ev, int timeout_ms)
+{
+    uint64_t deadline = tsys_mono_ms() + (uint64_t)timeout_ms;
+    while (tsys_left_ms(deadline) > 0) {
+        struct tmsg *m = tclient_recv(c, tsys_left_ms(deadline));
+        if (!m) {
+            break;
+        }
+        bool match = tmsg_is_event(m, ev);
+        int64_t trip = int_of(data(m), "trip");
+        tmsg_free(m);
+        if (match) {
+            return trip;
+        }
+    }
+    return -1;
+}
+
+static void subscribe(struct wsclient *parent, int64_t trip)
+{
+    struct tmsg *m = CALL_OK(parent, "trip.subscribe", "{trip: %D}", trip);
+    assert_msg(int_is(data(m), "trip", trip), m);
+    tmsg_free(m);
+}
+
+/* Each change that takes away a parent's reason to follow a bus ends their subscription at
+ * once: unlinking the guardian, unassigning the child, moving the child to another route,
+ * deleting the child. */
+static void test_changes_end_live_subscriptions_at_once(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    struct tauth_login driver, parent;
+    assert_int_equal(tauth_login(f->h, f->driver1_phone, "phone", "android", "1.0", &driver), 0);
+    assert_int_equal(tauth_login(f->h, f->parent2_phone, "phone", "android", "1.0", &parent), 0);
+    int64_t stops[2];
+    int64_t r = new_route(a, "Live", 2, stops);
+    int64_t other = new_route(a, "Elsewhere", 1, NULL);
+    int64_t s = new_student(a, "Follower");
+    struct tmsg *m = CALL_OK(a, "guardian.link", "{student: %D, user: %D, relationship: aunt}",
+                             s, f->parent2);
+    tmsg_free(m);
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D, stop: %D}", r, s, stops[0]);
+    tmsg_free(m);
+    m = CALL_OK(driver.c, "trip.start", "{route: %D}", r);
+    int64_t trip = int_of(data(m), "trip");
+    assert_msg(trip > 0, m);
+    tmsg_free(m);
+    assert_int_equal(wait_event(parent.c, "trip.started", TCLIENT_TIMEOUT_MS), trip);
+
+    subscribe(parent.c, trip);
+    m = CALL_OK(a, "guardian.unlink", "{student: %D, user: %D}", s, f->parent2);
+    tmsg_free(m);
+    assert_int_equal(wait_event(parent.c, "trip.unsubscribed", TCLIENT_TIMEOUT_MS), trip);
+    CALL_ERR("forbidden", NULL, parent.c, "trip.subscribe", "{trip: %D}", trip);
+
+    m = CALL_OK(a, "guardian.link", "{student: %D, user: %D, relationship: aunt}", s,
+                f->parent2);
+    tmsg_free(m);
+    subscribe(parent.c, trip);
+    m = CALL_OK(a, "route.unassign", "{route: %D, student: %D}", r, s);
+    tmsg_free(m);
+    assert_int_equal(wait_event(parent.c, "trip.unsubscribed", TCLIENT_TIMEOUT_MS), trip);
+
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D}", r, s);
+    tmsg_free(m);
+    subscribe(parent.c, trip);
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D}", other, s);
+    tmsg_free(m);
+    assert_int_equal(wait_event(parent.c, "trip.unsubscribed", TCLIENT_TIMEOUT_MS), trip);
+
+    m = CALL_OK(a, "route.assign", "{route: %D, student: %D, stop: %D}", r, s, stops[1]);
+    tmsg_free(m);
+    subscribe(parent.c, trip);
+    /* Changes that leave the parent's reason alone keep the subscription. */
+    m = CALL_OK(a, "route.update", "{id: %D, name: \"Live 2\"}", r);
+    tmsg_free(m);
+    CALL_ERR("conflict", "stops", a, "route.update",
+             "{id: %D, stops: [{name: X, lat: 1, lon: 1}]}", r);
+    m = CALL_OK(a, "student.update", "{id: %D, section: Q}", s);
+    tmsg_free(m);
+    assert_true(tclient_quiet(parent.c, 300));
+    m = CALL_OK(a, "student.delete", "{id: %D}", s);
+    tmsg_free(m);
+    assert_int_equal(wait_event(parent.c, "trip.unsubscribed", TCLIENT_TIMEOUT_MS), trip);
+    CALL_ERR("forbidden", NULL, parent.c, "trip.subscribe", "{trip: %D}", trip);
+
+    m = CALL_OK(driver.c, "trip.end", "{trip: %D}", trip);
+    tmsg_free(m);
+    tauth_login_close(&parent);
+    tauth_login_close(&driver);
+    f->passed++;
+}
+
+/* ---- roles ---- */
+
+static void test_only_admins_may_set_up(void **state)
+{
+    struct fx *f = *state;
+    struct tauth_login p;
+    assert_int_equal(tauth_login(f->h, f->parent1_phone, "phone", "android", "1.0", &p), 0);
+    static const char *const ops[] = {
+        "student.create", "student.get",   "student.list",   "student.update",
+        "student.delete", "guardian.link", "guardian.unlink", "guardian.list",
+        "route.create",   "route.get",     "route.list",     "route.update",
+        "route.delete",   "route.assign",  "route.unassign", "bus.create",
+        "bus.get",        "bus.list",      "bus.update",     "bus.delete",
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        CALL_ERR("forbidden", NULL, p.c, ops[i], "{id: 1}");
+    }
+    tauth_login_close(&p);
+    struct wsclient *anon = tclient_open(harness_port(f->h));
+    assert_non_null(anon);
+    CALL_ERR("unauthenticated", NULL, anon, "student.list", "{}");
+    wsclient_free(anon);
+    f->passed++;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_student_create_get_list_update_delete),
+        cmocka_unit_test(test_student_refuses_malformed_arguments),
+        cmocka_unit_test(test_guardian_link_unlink_list),
+        cmocka_unit_test(test_route_create_get_list),
+        cmocka_unit_test(test_route_create_refuses_malformed_arguments),
+        cmocka_unit_test(test_route_assign_unassign),
+        cmocka_unit_test(test_route_update_delete),
+        cmocka_unit_test(test_bus_ops),
+        cmocka_unit_test(test_changes_end_live_subscriptions_at_once),
+        cmocka_unit_test(test_only_admins_may_set_up),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
