@@ -12,6 +12,9 @@
 /* How a peer reaches its socket. */
 struct peer_transport {
     void (*wake)(void *ctx);                               /* ask for a writable callback */
+    /* Optional: write m now if the socket can take it without waiting (nothing queued, nothing
+     * buffered); true when written. Saves the writable round trip on the fan-out path. */
+    bool (*try_write)(void *ctx, struct msgbuf *m);
     void (*close)(void *ctx, int code, const char *reason);/* close with a WebSocket code */
 };
 

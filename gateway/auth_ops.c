@@ -30,8 +30,11 @@
 /* Shared by every refusal of a code, so nothing tells a wrong code from an unknown number. */
 #define BAD_CODE_MESSAGE "wrong or expired code"
 
-/* Login-path requests (code requests, verifications, resumes) per connection and address. */
-static bool login_allowed(struct op_ctx *op)
+/* Login-path requests per connection, and per client address for the code requests and
+ * verifications (they cost an SMS or guard a 6-digit secret). Resumes are not limited by
+ * address: a token cannot be guessed, and thousands of parents behind one carrier NAT all
+ * resume when a network comes back. */
+static bool login_allowed(struct op_ctx *op, bool by_addr)
 {
     const struct op_env *env = op->env;
     uint64_t now = op_now_ms();
@@ -43,7 +46,7 @@ static bool login_allowed(struct op_ctx *op)
         return false;
     }
     const char *addr = op->peer->addr;
-    if (env->login_by_addr &&
+    if (by_addr && env->login_by_addr &&
         !ratelimit_take(env->login_by_addr, addr, strlen(addr), now, &wait_s)) {
         op_fail_rate_limited(op, wait_s);
         return false;
@@ -157,7 +160,7 @@ static int op_otp_request(struct op_ctx *op)
     if (r) {
         return r;
     }
-    if (!login_allowed(op)) {
+    if (!login_allowed(op, true)) {
         return 0;
     }
     const struct crypto_keys *keys = op->env->keys;
@@ -416,7 +419,7 @@ static int op_otp_verify(struct op_ctx *op)
         otp_verify_free(v);
         return r;
     }
-    if (!login_allowed(op)) {
+    if (!login_allowed(op, true)) {
         otp_verify_free(v);
         return 0;
     }
@@ -479,7 +482,7 @@ static int op_resume(struct op_ctx *op)
     if (r) {
         return r;
     }
-    if (!login_allowed(op)) {
+    if (!login_allowed(op, false)) {
         return 0;
     }
     unsigned char hash[CRYPTO_HASH_BYTES];
@@ -487,14 +490,15 @@ static int op_resume(struct op_ctx *op)
     crypto_token_hash(token, len, hash);
     dbval_bytea(hash, sizeof hash, hash_hex);
     const char *params[] = { hash_hex };
+    /* A read only: thousands of phones resume at once when a network comes back, and
+     * last_seen_at is refreshed for every live connection by the periodic session check. */
     r = dbpool_query(op->env->db,
-                     "UPDATE sessions se SET last_seen_at = now()"
-                     " FROM users u, schools s"
+                     "SELECT se.id, u.id, u.school_id, u.role, u.name,"
+                     "   (extract(epoch FROM se.expires_at) * 1000)::bigint"
+                     " FROM sessions se JOIN users u ON u.id = se.user_id"
+                     " JOIN schools s ON s.id = se.school_id"
                      " WHERE se.token_hash = $1 AND se.revoked_at IS NULL"
-                     "   AND se.expires_at > now() AND u.id = se.user_id AND u.active"
-                     "   AND s.id = se.school_id AND s.status = 'active'"
-                     " RETURNING se.id, u.id, u.school_id, u.role, u.name,"
-                     "   (extract(epoch FROM se.expires_at) * 1000)::bigint",
+                     "   AND se.expires_at > now() AND u.active AND s.status = 'active'",
                      1, params, on_resumed, op);
     if (r != 0) {
         op->fail_message = "the database is unavailable, try again shortly";

@@ -34,6 +34,12 @@ static void lws_log(int level, const char *line)
 
 static struct lws_protocols protocols[3];
 
+static void count_iteration(uv_check_t *h)
+{
+    struct server *s = h->data;
+    s->loop_gen++;
+}
+
 struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_env *env,
                           struct router *router)
 {
@@ -110,6 +116,9 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
         s->draining = true;
         return s;
     }
+    uv_check_init(loop, &s->loop_tick);
+    s->loop_tick.data = s;
+    uv_check_start(&s->loop_tick, count_iteration);
     session_check_start(s);
     log_event(LOG_INFO, "server", "listening", "url=%s://%s:%d/v1/ws",
               cfg->tls_cert ? "wss" : "ws", cfg->listen_host, cfg->listen_port);
@@ -153,6 +162,7 @@ void server_shutdown(struct server *s, void (*done)(void *arg), void *arg)
         return;
     }
     s->draining = true;
+    uv_close((uv_handle_t *)&s->loop_tick, NULL);
     session_check_stop(s);
     ws_close_all(s);
     s->drain_deadline_ms = op_now_ms() + DRAIN_MS;

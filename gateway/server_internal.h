@@ -24,6 +24,8 @@ struct server {
     uint64_t next_conn_id;
     struct ws_session *sessions; /* every open WebSocket, for shutdown */
     bool draining;
+    uv_check_t loop_tick;        /* counts loop iterations (see ws.c, direct writes) */
+    uint64_t loop_gen;
     uv_timer_t drain_timer;
     uint64_t drain_deadline_ms;
     uv_timer_t session_timer;    /* see session_check.c */
@@ -48,6 +50,7 @@ struct ws_session {
     /* malformed-frame budget: count within the current window */
     uint64_t garbage_window_ms;
     int garbage_count;
+    uint64_t direct_gen;  /* loop iteration of the last direct write */
     /* set when the connection should close once the writable callback comes */
     int close_code;
     const char *close_reason;
