@@ -286,7 +286,7 @@ void config_print_help(void *file)
     FILE *f = file;
     fprintf(f, "Environment:\n");
     for (size_t i = 0; i < sizeof var_docs / sizeof var_docs[0]; i++) {
-        fprintf(f, "  %-22s %s\n  %-22s default: %s\n", var_docs[i].name, var_docs[i].meaning, "",
+        fprintf(f, "  %s\n      %s (default: %s)\n", var_docs[i].name, var_docs[i].meaning,
                 var_docs[i].fallback);
     }
 }
