@@ -114,18 +114,34 @@ static void write_bytes(struct wsconn *c, const void *data, size_t len)
 
 void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t len)
 {
-    if (c->state != WSCONN_OPEN || len > WSCONN_MAX_SEND) {
+    /* One frame is built at a time, on one thread, and write_bytes copies whatever the socket
+     * does not take at once: a single static buffer serves every connection. */
+    static uint8_t frame[2 + 2 + 4 + WSCONN_MAX_SEND];
+    if (len > WSCONN_MAX_SEND) {
+        fprintf(stderr, "wsconn_send: %zu bytes is over WSCONN_MAX_SEND\n", len);
+        abort();
+    }
+    if (c->state != WSCONN_OPEN) {
         return;
     }
-    uint8_t frame[2 + 4 + WSCONN_MAX_SEND];
-    uint32_t mask = next_random(c);
+    size_t head = 2;
     frame[0] = (uint8_t)(0x80 | opcode);
-    frame[1] = (uint8_t)(0x80 | len);
-    memcpy(frame + 2, &mask, 4);
-    for (size_t i = 0; i < len; i++) {
-        frame[6 + i] = payload[i] ^ frame[2 + (i & 3)];
+    if (len <= 125) {
+        frame[1] = (uint8_t)(0x80 | len);
+    } else {
+        frame[1] = 0x80 | 126;
+        frame[2] = (uint8_t)(len >> 8);
+        frame[3] = (uint8_t)len;
+        head = 4;
     }
-    write_bytes(c, frame, 6 + len);
+    uint32_t mask = next_random(c);
+    uint8_t *key = frame + head;
+    memcpy(key, &mask, 4);
+    uint8_t *out = key + 4;
+    for (size_t i = 0; i < len; i++) {
+        out[i] = payload[i] ^ key[i & 3];
+    }
+    write_bytes(c, frame, head + 4 + len);
 }
 
 static void on_frame(struct wsconn *c, int opcode, bool fin, const uint8_t *p, size_t len,
@@ -141,7 +157,8 @@ static void on_frame(struct wsconn *c, int opcode, bool fin, const uint8_t *p, s
         c->_handler->message(c, p, len, now_ns);
         return;
     case OP_PING:
-        if (len <= WSCONN_MAX_SEND) {
+        /* Control frames carry at most 125 bytes (RFC 6455 5.5). */
+        if (len <= 125) {
             wsconn_send(c, WSCONN_OP_PONG, p, len);
         }
         return;

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* Largest payload wsconn_send takes: a frame with a one-byte length. */
-#define WSCONN_MAX_SEND 125
+/* Largest payload wsconn_send takes: a frame with at most a 16-bit length. */
+#define WSCONN_MAX_SEND 65535
 
 enum {
     WSCONN_OP_BINARY = 0x2,
@@ -69,8 +69,9 @@ struct wsconn {
 int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *t,
                  const struct wsconn_handler *h, void *data);
 
-/* Sends one masked frame with FIN set; len is at most WSCONN_MAX_SEND. On a write error the
- * connection is closed and h->closed runs before this returns. */
+/* Sends one masked frame with FIN set; len over WSCONN_MAX_SEND is a bug in the caller and
+ * aborts. Does nothing unless c is open. On a write error the connection is closed and
+ * h->closed runs before this returns. */
 void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t len);
 
 /* Closes c without a close handshake; no callback runs for it afterwards. The memory of c

@@ -52,6 +52,9 @@ void metrics_render(const struct metrics *m, const struct op_metrics *ops, int n
             m->error_events_dropped);
     counter(out, "classment_slow_closes_total", "counter",
             "Connections closed because their send queue filled.", m->slow_closes);
+    counter(out, "classment_refused_connections_total", "counter",
+            "Connections closed at accept because the descriptor limit was near.",
+            m->refused_connections);
 
     strbuf_printf(out, "# HELP classment_replies_total Requests completed, by op and code.\n"
                        "# TYPE classment_replies_total counter\n");

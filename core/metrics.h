@@ -27,6 +27,7 @@ struct metrics {
     uint64_t error_events_dropped;
     uint64_t malformed_frames;
     uint64_t slow_closes;        /* connections closed because their queue filled */
+    uint64_t refused_connections;/* closed at accept: too close to the descriptor limit */
 };
 
 /* Records one completed op: outcome code (OP_OK or an OP_E_*) and its latency. */

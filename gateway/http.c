@@ -13,6 +13,9 @@
 #include "gateway/server_internal.h"
 #include "tracking/tracker.h"
 
+/* Descriptors kept free for the database, logs and files when connections near the limit. */
+#define FD_RESERVE 64
+
 /* A response body waiting for the writable callback. */
 struct http_session {
     unsigned char *body; /* LWS_PRE + len bytes */
@@ -206,6 +209,17 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     struct http_session *h = user;
     struct server *srv = lws_context_user(lws_get_context(wsi));
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        /* Keep descriptors in reserve: once accept() itself fails with EMFILE the listening
+         * socket stays readable and lws retries at once, spinning. Closing newcomers near the
+         * limit keeps accept() working and the server responsive. */
+        int fd = (int)(lws_intptr_t)in;
+        if (srv->fd_limit > 0 && fd >= srv->fd_limit - FD_RESERVE) {
+            srv->env->metrics->refused_connections++;
+            return 1;
+        }
+        return 0;
+    }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* A WebSocket upgrade without our subprotocol lands here: refuse it. */
         return -1;

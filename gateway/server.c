@@ -2,7 +2,9 @@
  * (see server.h). The WebSocket and HTTP halves live in ws.c and http.c. */
 #include "gateway/server.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -48,6 +50,17 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
     s->cfg = cfg;
     s->env = env;
     s->router = router;
+    /* Connections are bounded by descriptors, not by anything of ours: take all the process
+     * may have. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        s->fd_limit = rl.rlim_cur > (rlim_t)INT32_MAX ? INT32_MAX : (int)rl.rlim_cur;
+    }
     /* The idle policy pings quiet clients every heartbeat and drops those that stay silent
      * for two more, so phones that vanished on a bad network do not hold resources. */
     s->idle_policy.secs_since_valid_ping = (uint16_t)cfg->heartbeat_s;
@@ -120,8 +133,8 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
     s->loop_tick.data = s;
     uv_check_start(&s->loop_tick, count_iteration);
     session_check_start(s);
-    log_event(LOG_INFO, "server", "listening", "url=%s://%s:%d/v1/ws",
-              cfg->tls_cert ? "wss" : "ws", cfg->listen_host, cfg->listen_port);
+    log_event(LOG_INFO, "server", "listening", "url=%s://%s:%d/v1/ws max_fds=%d",
+              cfg->tls_cert ? "wss" : "ws", cfg->listen_host, cfg->listen_port, s->fd_limit);
     return s;
 }
 

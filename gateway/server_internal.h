@@ -22,6 +22,7 @@ struct server {
     struct lws_vhost *vhost;
     lws_retry_bo_t idle_policy;
     uint64_t next_conn_id;
+    int fd_limit;                /* RLIMIT_NOFILE when the server started */
     struct ws_session *sessions; /* every open WebSocket, for shutdown */
     bool draining;
     uv_check_t loop_tick;        /* counts loop iterations (see ws.c, direct writes) */
