@@ -86,22 +86,18 @@ static int op_audit_list(struct op_ctx *op)
         has_before ? dbval_i64(before, before_s) : NULL,
         dbval_i64(limit, limit_s),
     };
-    if (dbpool_query(op->env->db,
-                     "SELECT id, (extract(epoch FROM at) * 1000)::bigint, user_id, role,"
-                     " session_id, op, record_type, record_id, addr, outcome"
-                     " FROM audit_log WHERE school_id = $1"
-                     "  AND ($2::bigint IS NULL OR user_id = $2)"
-                     "  AND ($3::text IS NULL OR record_type = $3)"
-                     "  AND ($4::bigint IS NULL OR record_id = $4)"
-                     "  AND ($5::bigint IS NULL OR at >= to_timestamp($5 / 1000.0))"
-                     "  AND ($6::bigint IS NULL OR at < to_timestamp($6 / 1000.0))"
-                     "  AND ($7::bigint IS NULL OR id < $7)"
-                     " ORDER BY id DESC LIMIT $8",
-                     8, params, on_listed, op) != 0) {
-        op->fail_message = "the database is unavailable, try again shortly";
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT id, (extract(epoch FROM at) * 1000)::bigint, user_id, role,"
+                    " session_id, op, record_type, record_id, addr, outcome"
+                    " FROM audit_log WHERE school_id = $1"
+                    "  AND ($2::bigint IS NULL OR user_id = $2)"
+                    "  AND ($3::text IS NULL OR record_type = $3)"
+                    "  AND ($4::bigint IS NULL OR record_id = $4)"
+                    "  AND ($5::bigint IS NULL OR at >= to_timestamp($5 / 1000.0))"
+                    "  AND ($6::bigint IS NULL OR at < to_timestamp($6 / 1000.0))"
+                    "  AND ($7::bigint IS NULL OR id < $7)"
+                    " ORDER BY id DESC LIMIT $8",
+                    8, params, on_listed, op);
 }
 
 const struct op_def audit_ops[] = {

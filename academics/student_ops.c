@@ -213,11 +213,7 @@ static void on_student_inserted(void *arg, int status, const PGresult *res)
         op_fail_db(op, status, res);
     } else {
         audit_op(op, "student", c->id, "ok");
-        msgpack_packer *pk = op_reply_begin(op);
-        msgpack_pack_map(pk, 1);
-        envelope_pack_key(pk, "id");
-        msgpack_pack_int64(pk, c->id);
-        op_reply_end(op);
+        op_reply_id(op, c->id);
     }
     change_free(c);
 }
@@ -403,11 +399,7 @@ static int op_student_get(struct op_ctx *op)
     }
     char id_s[24], school[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db, STUDENT_GET_SQL, 2, params, on_student_got, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op, STUDENT_GET_SQL, 2, params, on_student_got, op);
 }
 
 /* --- student.list --- */
@@ -469,17 +461,13 @@ static int op_student_list(struct op_ctx *op)
     const char *params[] = { dbval_i64(op->caller.school_id, school),
                              has_class ? class_name : NULL, has_section ? section : NULL,
                              dbval_i64(after, after_s), dbval_i64(limit, limit_s) };
-    if (dbpool_query(op->env->db,
-                     "SELECT id, name, admission_no, class_name, section, roll_no, active"
-                     " FROM students WHERE school_id = $1"
-                     " AND ($2::text IS NULL OR class_name = $2)"
-                     " AND ($3::text IS NULL OR section = $3) AND id > $4"
-                     " ORDER BY id LIMIT $5",
-                     5, params, on_students_listed, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT id, name, admission_no, class_name, section, roll_no, active"
+                    " FROM students WHERE school_id = $1"
+                    " AND ($2::text IS NULL OR class_name = $2)"
+                    " AND ($3::text IS NULL OR section = $3) AND id > $4"
+                    " ORDER BY id LIMIT $5",
+                    5, params, on_students_listed, op);
 }
 
 /* --- student.update --- */
@@ -582,20 +570,16 @@ static int op_student_delete(struct op_ctx *op)
     /* A student who has left rides no bus: the route assignments go in the same statement,
      * and the tracker then drops the guardians' subscriptions that relied on them. Guardian
      * links stay, as the record of who looked after the student. */
-    if (dbpool_query(op->env->db,
-                     "WITH s AS (UPDATE students SET active = false, updated_at = now()"
-                     "           WHERE id = $1 AND school_id = $2 RETURNING id),"
-                     " ra AS (DELETE FROM route_assignments"
-                     "        WHERE student_id IN (SELECT id FROM s) RETURNING route_id)"
-                     " SELECT 's', id FROM s"
-                     " UNION ALL SELECT 'r', route_id FROM ra"
-                     " UNION ALL SELECT 'g', user_id FROM guardians"
-                     "           WHERE student_id IN (SELECT id FROM s)",
-                     2, params, on_student_deleted, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH s AS (UPDATE students SET active = false, updated_at = now()"
+                    "           WHERE id = $1 AND school_id = $2 RETURNING id),"
+                    " ra AS (DELETE FROM route_assignments"
+                    "        WHERE student_id IN (SELECT id FROM s) RETURNING route_id)"
+                    " SELECT 's', id FROM s"
+                    " UNION ALL SELECT 'r', route_id FROM ra"
+                    " UNION ALL SELECT 'g', user_id FROM guardians"
+                    "           WHERE student_id IN (SELECT id FROM s)",
+                    2, params, on_student_deleted, op);
 }
 
 /* --- guardian.link --- */
@@ -648,25 +632,21 @@ static int op_guardian_link(struct op_ctx *op)
                              dbval_i64(op->caller.school_id, school), relationship,
                              has_emergency ? (emergency ? "true" : "false") : NULL };
     /* Linking again updates the relationship, and emergency when it is given. */
-    if (dbpool_query(op->env->db,
-                     "WITH st AS (SELECT id FROM students WHERE id = $1 AND school_id = $3),"
-                     " us AS (SELECT id, role FROM users WHERE id = $2 AND school_id = $3),"
-                     " up AS (INSERT INTO guardians"
-                     "        (student_id, user_id, school_id, relationship, emergency)"
-                     "        SELECT st.id, us.id, $3, $4, coalesce($5::boolean, false)"
-                     "        FROM st, us WHERE us.role = 'parent'"
-                     "        ON CONFLICT (student_id, user_id) DO UPDATE"
-                     "        SET relationship = EXCLUDED.relationship,"
-                     "            emergency = coalesce($5::boolean, guardians.emergency)"
-                     "        RETURNING student_id)"
-                     " SELECT EXISTS (SELECT 1 FROM st), (SELECT role FROM us),"
-                     " EXISTS (SELECT 1 FROM up), $1::bigint,"
-                     " (SELECT route_id FROM route_assignments WHERE student_id = $1 LIMIT 1)",
-                     5, params, on_guardian_linked, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH st AS (SELECT id FROM students WHERE id = $1 AND school_id = $3),"
+                    " us AS (SELECT id, role FROM users WHERE id = $2 AND school_id = $3),"
+                    " up AS (INSERT INTO guardians"
+                    "        (student_id, user_id, school_id, relationship, emergency)"
+                    "        SELECT st.id, us.id, $3, $4, coalesce($5::boolean, false)"
+                    "        FROM st, us WHERE us.role = 'parent'"
+                    "        ON CONFLICT (student_id, user_id) DO UPDATE"
+                    "        SET relationship = EXCLUDED.relationship,"
+                    "            emergency = coalesce($5::boolean, guardians.emergency)"
+                    "        RETURNING student_id)"
+                    " SELECT EXISTS (SELECT 1 FROM st), (SELECT role FROM us),"
+                    " EXISTS (SELECT 1 FROM up), $1::bigint,"
+                    " (SELECT route_id FROM route_assignments WHERE student_id = $1 LIMIT 1)",
+                    5, params, on_guardian_linked, op);
 }
 
 /* --- guardian.unlink --- */
@@ -709,16 +689,12 @@ static int op_guardian_unlink(struct op_ctx *op)
     char student_s[24], user_s[24], school[24];
     const char *params[] = { dbval_i64(student, student_s), dbval_i64(user, user_s),
                              dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "DELETE FROM guardians WHERE student_id = $1 AND user_id = $2"
-                     " AND school_id = $3 RETURNING student_id, user_id,"
-                     " (SELECT route_id FROM route_assignments a"
-                     "  WHERE a.student_id = guardians.student_id LIMIT 1)",
-                     3, params, on_guardian_unlinked, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "DELETE FROM guardians WHERE student_id = $1 AND user_id = $2"
+                    " AND school_id = $3 RETURNING student_id, user_id,"
+                    " (SELECT route_id FROM route_assignments a"
+                    "  WHERE a.student_id = guardians.student_id LIMIT 1)",
+                    3, params, on_guardian_unlinked, op);
 }
 
 /* --- guardian.list --- */
@@ -755,16 +731,12 @@ static int op_guardian_list(struct op_ctx *op)
     char student_s[24], school[24];
     const char *params[] = { dbval_i64(student, student_s),
                              dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "SELECT s.id, g.user_id, u.name, g.relationship, g.emergency"
-                     " FROM students s LEFT JOIN guardians g ON g.student_id = s.id"
-                     " LEFT JOIN users u ON u.id = g.user_id"
-                     " WHERE s.id = $1 AND s.school_id = $2 ORDER BY g.user_id",
-                     2, params, on_guardians_listed, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT s.id, g.user_id, u.name, g.relationship, g.emergency"
+                    " FROM students s LEFT JOIN guardians g ON g.student_id = s.id"
+                    " LEFT JOIN users u ON u.id = g.user_id"
+                    " WHERE s.id = $1 AND s.school_id = $2 ORDER BY g.user_id",
+                    2, params, on_guardians_listed, op);
 }
 
 const struct op_def student_ops[] = {

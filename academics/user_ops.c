@@ -88,11 +88,7 @@ static void on_user_inserted(void *arg, int status, const PGresult *res)
         op_fail_db(op, status, res);
     } else {
         audit_op(op, "user", c->id, "ok");
-        msgpack_packer *pk = op_reply_begin(op);
-        msgpack_pack_map(pk, 1);
-        envelope_pack_key(pk, "id");
-        msgpack_pack_int64(pk, c->id);
-        op_reply_end(op);
+        op_reply_id(op, c->id);
     }
     change_free(c);
 }
@@ -251,13 +247,9 @@ static int op_user_get(struct op_ctx *op)
     }
     char id_s[24], school[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "SELECT " USER_COLUMNS " FROM users WHERE id = $1 AND school_id = $2",
-                     2, params, on_user_got, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT " USER_COLUMNS " FROM users WHERE id = $1 AND school_id = $2",
+                    2, params, on_user_got, op);
 }
 
 /* --- user.list --- */
@@ -299,15 +291,11 @@ static int op_user_list(struct op_ctx *op)
     const char *params[] = { dbval_i64(op->caller.school_id, school),
                              has_role ? role_name(role) : NULL, dbval_i64(after, after_s),
                              dbval_i64(limit, limit_s) };
-    if (dbpool_query(op->env->db,
-                     "SELECT " USER_COLUMNS " FROM users"
-                     " WHERE school_id = $1 AND ($2::text IS NULL OR role = $2) AND id > $3"
-                     " ORDER BY id LIMIT $4",
-                     4, params, on_users_listed, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT " USER_COLUMNS " FROM users"
+                    " WHERE school_id = $1 AND ($2::text IS NULL OR role = $2) AND id > $3"
+                    " ORDER BY id LIMIT $4",
+                    4, params, on_users_listed, op);
 }
 
 /* --- user.update --- */
@@ -403,17 +391,13 @@ static int op_user_deactivate(struct op_ctx *op)
     char id_s[24], school[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
     /* Deactivating ends the user's sessions in the same statement. */
-    if (dbpool_query(op->env->db,
-                     "WITH u AS (UPDATE users SET active = false, updated_at = now()"
-                     "           WHERE id = $1 AND school_id = $2 RETURNING id),"
-                     " s AS (UPDATE sessions SET revoked_at = now()"
-                     "       WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
-                     " SELECT id FROM u",
-                     2, params, on_user_deactivated, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH u AS (UPDATE users SET active = false, updated_at = now()"
+                    "           WHERE id = $1 AND school_id = $2 RETURNING id),"
+                    " s AS (UPDATE sessions SET revoked_at = now()"
+                    "       WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
+                    " SELECT id FROM u",
+                    2, params, on_user_deactivated, op);
 }
 
 const struct op_def user_ops[] = {

@@ -109,6 +109,25 @@ void op_fail_db(struct op_ctx *op, int dbpool_status, const PGresult *res)
     op_fail(op, OP_E_UNAVAILABLE, "the database is unavailable, try again shortly", NULL);
 }
 
+int op_query(struct op_ctx *op, const char *sql, int n_params, const char *const *params,
+             void (*cb)(void *arg, int status, const PGresult *res), void *arg)
+{
+    if (dbpool_query(op->env->db, sql, n_params, params, cb, arg) != 0) {
+        op->fail_message = "the database is unavailable, try again shortly";
+        return OP_E_UNAVAILABLE;
+    }
+    return 0;
+}
+
+void op_reply_id(struct op_ctx *op, int64_t id)
+{
+    msgpack_packer *pk = op_reply_begin(op);
+    msgpack_pack_map(pk, 1);
+    envelope_pack_key(pk, "id");
+    msgpack_pack_int64(pk, id);
+    op_reply_end(op);
+}
+
 const msgpack_object *op_map_get(const msgpack_object *map, const char *key)
 {
     if (!map || map->type != MSGPACK_OBJECT_MAP) {

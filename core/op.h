@@ -95,6 +95,14 @@ void op_fail_rate_limited(struct op_ctx *op, double retry_after_s);
  * (logged here with the op name, SQLSTATE and PostgreSQL's primary message; res may be NULL). */
 void op_fail_db(struct op_ctx *op, int dbpool_status, const PGresult *res);
 
+/* Runs a parameterised query for the request (dbpool_query with op's database); cb runs once
+ * with arg. Returns 0, or OP_E_UNAVAILABLE with a message set (the handler returns it and cb
+ * never runs): `return op_query(op, sql, n, params, cb, arg);` ends a handler. */
+int op_query(struct op_ctx *op, const char *sql, int n_params, const char *const *params,
+             void (*cb)(void *arg, int status, const PGresult *res), void *arg);
+/* Replies {id}: what a create answers. */
+void op_reply_id(struct op_ctx *op, int64_t id);
+
 /* --- Arguments ---
  * Each reader returns 0, or OP_E_BAD_REQUEST naming the field (the handler returns that code).
  * _opt readers also return 0 when the field is absent or nil, with *present false. */

@@ -535,13 +535,9 @@ static int op_logout(struct op_ctx *op)
 {
     char session[24];
     const char *params[] = { dbval_i64(op->caller.session_id, session) };
-    if (dbpool_query(op->env->db, "UPDATE sessions SET revoked_at = now()"
-                                  " WHERE id = $1 AND revoked_at IS NULL",
-                     1, params, on_logged_out, op) != 0) {
-        op->fail_message = "the database is unavailable, try again shortly";
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op, "UPDATE sessions SET revoked_at = now()"
+                                 " WHERE id = $1 AND revoked_at IS NULL",
+                    1, params, on_logged_out, op);
 }
 
 static void on_sessions_listed(void *arg, int status, const PGresult *res)
@@ -589,17 +585,13 @@ static int op_sessions_list(struct op_ctx *op)
 {
     char user[24];
     const char *params[] = { dbval_i64(op->caller.user_id, user) };
-    if (dbpool_query(op->env->db,
-                     "SELECT id, device_type, device_os, app_version,"
-                     "  (extract(epoch FROM created_at) * 1000)::bigint,"
-                     "  (extract(epoch FROM last_seen_at) * 1000)::bigint"
-                     " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL"
-                     "   AND expires_at > now() ORDER BY last_seen_at DESC, id DESC LIMIT 100",
-                     1, params, on_sessions_listed, op) != 0) {
-        op->fail_message = "the database is unavailable, try again shortly";
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT id, device_type, device_os, app_version,"
+                    "  (extract(epoch FROM created_at) * 1000)::bigint,"
+                    "  (extract(epoch FROM last_seen_at) * 1000)::bigint"
+                    " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL"
+                    "   AND expires_at > now() ORDER BY last_seen_at DESC, id DESC LIMIT 100",
+                    1, params, on_sessions_listed, op);
 }
 
 static void on_session_revoked(void *arg, int status, const PGresult *res)
@@ -632,14 +624,10 @@ static int op_sessions_revoke(struct op_ctx *op)
     }
     char id_s[24], user[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.user_id, user) };
-    if (dbpool_query(op->env->db,
-                     "UPDATE sessions SET revoked_at = now()"
-                     " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id",
-                     2, params, on_session_revoked, op) != 0) {
-        op->fail_message = "the database is unavailable, try again shortly";
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "UPDATE sessions SET revoked_at = now()"
+                    " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id",
+                    2, params, on_session_revoked, op);
 }
 
 const struct op_def auth_ops[] = {

@@ -101,11 +101,7 @@ static void on_bus_created(void *arg, int status, const PGresult *res)
     if (!duplicate && !PQgetisnull(res, 0, 0)) {
         int64_t id = dbval_get_i64(res, 0, 0);
         audit_op(op, "bus", id, "ok");
-        msgpack_packer *pk = op_reply_begin(op);
-        msgpack_pack_map(pk, 1);
-        envelope_pack_key(pk, "id");
-        msgpack_pack_int64(pk, id);
-        op_reply_end(op);
+        op_reply_id(op, id);
         return;
     }
     if (!duplicate && fail_driver(op, res, 1, 2)) {
@@ -133,21 +129,17 @@ static int op_bus_create(struct op_ctx *op)
     const char *params[] = { dbval_i64(op->caller.school_id, school), registration,
                              dbval_i64(capacity, capacity_s),
                              has_driver ? dbval_i64(driver, driver_s) : NULL };
-    if (dbpool_query(op->env->db,
-                     "WITH d AS (SELECT id, role FROM users WHERE id = $4 AND school_id = $1),"
-                     " ins AS (INSERT INTO buses (school_id, registration_no, capacity,"
-                     "         driver_id)"
-                     "         SELECT $1::bigint, $2::text, $3::int, $4::bigint"
-                     "         WHERE $4::bigint IS NULL"
-                     "         OR EXISTS (SELECT 1 FROM d WHERE role = 'driver')"
-                     "         ON CONFLICT (school_id, registration_no) DO NOTHING RETURNING id)"
-                     " SELECT (SELECT id FROM ins),"
-                     " $4::bigint IS NULL OR EXISTS (SELECT 1 FROM d), (SELECT role FROM d)",
-                     4, params, on_bus_created, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH d AS (SELECT id, role FROM users WHERE id = $4 AND school_id = $1),"
+                    " ins AS (INSERT INTO buses (school_id, registration_no, capacity,"
+                    "         driver_id)"
+                    "         SELECT $1::bigint, $2::text, $3::int, $4::bigint"
+                    "         WHERE $4::bigint IS NULL"
+                    "         OR EXISTS (SELECT 1 FROM d WHERE role = 'driver')"
+                    "         ON CONFLICT (school_id, registration_no) DO NOTHING RETURNING id)"
+                    " SELECT (SELECT id FROM ins),"
+                    " $4::bigint IS NULL OR EXISTS (SELECT 1 FROM d), (SELECT role FROM d)",
+                    4, params, on_bus_created, op);
 }
 
 /* --- bus.get, bus.list --- */
@@ -200,14 +192,10 @@ static int op_bus_get(struct op_ctx *op)
     }
     char id_s[24], school[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "SELECT " BUS_COLUMNS " FROM buses b LEFT JOIN users u ON u.id = b.driver_id"
-                     " WHERE b.id = $1 AND b.school_id = $2",
-                     2, params, on_bus_got, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT " BUS_COLUMNS " FROM buses b LEFT JOIN users u ON u.id = b.driver_id"
+                    " WHERE b.id = $1 AND b.school_id = $2",
+                    2, params, on_bus_got, op);
 }
 
 static void on_buses_listed(void *arg, int status, const PGresult *res)
@@ -237,14 +225,10 @@ static int op_bus_list(struct op_ctx *op)
     char school[24], after_s[24], limit_s[24];
     const char *params[] = { dbval_i64(op->caller.school_id, school), dbval_i64(after, after_s),
                              dbval_i64(limit, limit_s) };
-    if (dbpool_query(op->env->db,
-                     "SELECT " BUS_COLUMNS " FROM buses b LEFT JOIN users u ON u.id = b.driver_id"
-                     " WHERE b.school_id = $1 AND b.id > $2 ORDER BY b.id LIMIT $3",
-                     3, params, on_buses_listed, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT " BUS_COLUMNS " FROM buses b LEFT JOIN users u ON u.id = b.driver_id"
+                    " WHERE b.school_id = $1 AND b.id > $2 ORDER BY b.id LIMIT $3",
+                    3, params, on_buses_listed, op);
 }
 
 /* --- bus.update --- */

@@ -391,25 +391,21 @@ static int op_route_get(struct op_ctx *op)
     }
     char id_s[24], school[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "WITH r AS (SELECT id, name, path FROM routes"
-                     "           WHERE id = $1 AND school_id = $2)"
-                     " SELECT 0, r.id, r.name, NULL::int, NULL::float8, NULL::float8,"
-                     " NULL::bigint FROM r"
-                     " UNION ALL SELECT 1, st.id, st.name, st.seq,"
-                     " ST_Y(st.location::geometry), ST_X(st.location::geometry), NULL"
-                     " FROM r JOIN route_stops st ON st.route_id = r.id"
-                     " UNION ALL SELECT 2, s.id, s.name, NULL, NULL, NULL, ra.stop_id"
-                     " FROM r JOIN route_assignments ra ON ra.route_id = r.id"
-                     " JOIN students s ON s.id = ra.student_id"
-                     " UNION ALL SELECT 3, NULL, NULL, (dp.path)[1], ST_Y(dp.geom),"
-                     " ST_X(dp.geom), NULL FROM r, ST_DumpPoints(r.path::geometry) dp"
-                     " ORDER BY 1, 4, 2",
-                     2, params, on_route_got, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH r AS (SELECT id, name, path FROM routes"
+                    "           WHERE id = $1 AND school_id = $2)"
+                    " SELECT 0, r.id, r.name, NULL::int, NULL::float8, NULL::float8,"
+                    " NULL::bigint FROM r"
+                    " UNION ALL SELECT 1, st.id, st.name, st.seq,"
+                    " ST_Y(st.location::geometry), ST_X(st.location::geometry), NULL"
+                    " FROM r JOIN route_stops st ON st.route_id = r.id"
+                    " UNION ALL SELECT 2, s.id, s.name, NULL, NULL, NULL, ra.stop_id"
+                    " FROM r JOIN route_assignments ra ON ra.route_id = r.id"
+                    " JOIN students s ON s.id = ra.student_id"
+                    " UNION ALL SELECT 3, NULL, NULL, (dp.path)[1], ST_Y(dp.geom),"
+                    " ST_X(dp.geom), NULL FROM r, ST_DumpPoints(r.path::geometry) dp"
+                    " ORDER BY 1, 4, 2",
+                    2, params, on_route_got, op);
 }
 
 /* --- route.list --- */
@@ -449,17 +445,13 @@ static int op_route_list(struct op_ctx *op)
     char school[24], after_s[24], limit_s[24];
     const char *params[] = { dbval_i64(op->caller.school_id, school), dbval_i64(after, after_s),
                              dbval_i64(limit, limit_s) };
-    if (dbpool_query(op->env->db,
-                     "SELECT r.id, r.name,"
-                     " (SELECT count(*) FROM route_stops WHERE route_id = r.id),"
-                     " (SELECT count(*) FROM route_assignments WHERE route_id = r.id)"
-                     " FROM routes r WHERE r.school_id = $1 AND r.id > $2"
-                     " ORDER BY r.id LIMIT $3",
-                     3, params, on_routes_listed, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "SELECT r.id, r.name,"
+                    " (SELECT count(*) FROM route_stops WHERE route_id = r.id),"
+                    " (SELECT count(*) FROM route_assignments WHERE route_id = r.id)"
+                    " FROM routes r WHERE r.school_id = $1 AND r.id > $2"
+                    " ORDER BY r.id LIMIT $3",
+                    3, params, on_routes_listed, op);
 }
 
 /* --- route.update --- */
@@ -670,29 +662,25 @@ static int op_route_assign(struct op_ctx *op)
                              dbval_i64(op->caller.school_id, school) };
     /* A student rides one route: assigning moves them off any other in the same statement,
      * and assigning again to the same route changes the stop. */
-    if (dbpool_query(op->env->db,
-                     "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $4),"
-                     " s AS (SELECT id, active FROM students WHERE id = $2 AND school_id = $4),"
-                     " ok AS (SELECT r.id AS route_id, s.id AS student_id FROM r, s"
-                     "        WHERE s.active AND ($3::bigint IS NULL OR EXISTS"
-                     "        (SELECT 1 FROM route_stops WHERE id = $3 AND route_id = r.id))),"
-                     " old AS (DELETE FROM route_assignments ra USING ok"
-                     "         WHERE ra.student_id = ok.student_id"
-                     "         AND ra.route_id <> ok.route_id RETURNING ra.route_id),"
-                     " ins AS (INSERT INTO route_assignments"
-                     "         (route_id, student_id, stop_id, school_id)"
-                     "         SELECT route_id, student_id, $3::bigint, $4 FROM ok"
-                     "         ON CONFLICT (route_id, student_id)"
-                     "         DO UPDATE SET stop_id = EXCLUDED.stop_id RETURNING route_id)"
-                     " SELECT EXISTS (SELECT 1 FROM r), (SELECT active FROM s),"
-                     " EXISTS (SELECT 1 FROM ins), (SELECT array_agg(route_id) FROM old)::text,"
-                     " (SELECT array_agg(user_id) FROM guardians WHERE student_id = $2"
-                     "  AND school_id = $4)::text, $1::bigint, $2::bigint",
-                     4, params, on_route_assigned, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $4),"
+                    " s AS (SELECT id, active FROM students WHERE id = $2 AND school_id = $4),"
+                    " ok AS (SELECT r.id AS route_id, s.id AS student_id FROM r, s"
+                    "        WHERE s.active AND ($3::bigint IS NULL OR EXISTS"
+                    "        (SELECT 1 FROM route_stops WHERE id = $3 AND route_id = r.id))),"
+                    " old AS (DELETE FROM route_assignments ra USING ok"
+                    "         WHERE ra.student_id = ok.student_id"
+                    "         AND ra.route_id <> ok.route_id RETURNING ra.route_id),"
+                    " ins AS (INSERT INTO route_assignments"
+                    "         (route_id, student_id, stop_id, school_id)"
+                    "         SELECT route_id, student_id, $3::bigint, $4 FROM ok"
+                    "         ON CONFLICT (route_id, student_id)"
+                    "         DO UPDATE SET stop_id = EXCLUDED.stop_id RETURNING route_id)"
+                    " SELECT EXISTS (SELECT 1 FROM r), (SELECT active FROM s),"
+                    " EXISTS (SELECT 1 FROM ins), (SELECT array_agg(route_id) FROM old)::text,"
+                    " (SELECT array_agg(user_id) FROM guardians WHERE student_id = $2"
+                    "  AND school_id = $4)::text, $1::bigint, $2::bigint",
+                    4, params, on_route_assigned, op);
 }
 
 /* --- route.unassign --- */
@@ -730,18 +718,14 @@ static int op_route_unassign(struct op_ctx *op)
     char route_s[24], student_s[24], school[24];
     const char *params[] = { dbval_i64(route, route_s), dbval_i64(student, student_s),
                              dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "WITH d AS (DELETE FROM route_assignments WHERE route_id = $1"
-                     "           AND student_id = $2 AND school_id = $3 RETURNING student_id)"
-                     " SELECT EXISTS (SELECT 1 FROM d),"
-                     " (SELECT array_agg(user_id) FROM guardians"
-                     "  WHERE student_id IN (SELECT student_id FROM d))::text,"
-                     " $1::bigint, $2::bigint",
-                     3, params, on_route_unassigned, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "WITH d AS (DELETE FROM route_assignments WHERE route_id = $1"
+                    "           AND student_id = $2 AND school_id = $3 RETURNING student_id)"
+                    " SELECT EXISTS (SELECT 1 FROM d),"
+                    " (SELECT array_agg(user_id) FROM guardians"
+                    "  WHERE student_id IN (SELECT student_id FROM d))::text,"
+                    " $1::bigint, $2::bigint",
+                    3, params, on_route_unassigned, op);
 }
 
 const struct op_def route_ops[] = {

@@ -79,16 +79,12 @@ static int op_trip_start(struct op_ctx *op)
     const char *params[] = { dbval_i64(route, route_s), dbval_i64(op->caller.school_id, school),
                              dbval_i64(op->caller.user_id, driver) };
     /* The driver's usual bus, if one is set, is recorded with the trip. */
-    if (dbpool_query(op->env->db,
-                     "INSERT INTO trips (school_id, route_id, driver_id, bus_id)"
-                     " SELECT $2, r.id, $3, (SELECT b.id FROM buses b WHERE b.school_id = $2"
-                     "   AND b.driver_id = $3 ORDER BY b.id LIMIT 1)"
-                     " FROM routes r WHERE r.id = $1 AND r.school_id = $2 RETURNING id",
-                     3, params, on_trip_inserted, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op,
+                    "INSERT INTO trips (school_id, route_id, driver_id, bus_id)"
+                    " SELECT $2, r.id, $3, (SELECT b.id FROM buses b WHERE b.school_id = $2"
+                    "   AND b.driver_id = $3 ORDER BY b.id LIMIT 1)"
+                    " FROM routes r WHERE r.id = $1 AND r.school_id = $2 RETURNING id",
+                    3, params, on_trip_inserted, op);
 }
 
 /* --- trip.pos --- */
@@ -454,11 +450,7 @@ static int op_trip_mine(struct op_ctx *op)
               " ORDER BY t.id";
         break;
     }
-    if (dbpool_query(op->env->db, sql, 2, params, on_mine, op) != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
+    return op_query(op, sql, 2, params, on_mine, op);
 }
 
 /* --- trip.history --- */
