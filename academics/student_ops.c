@@ -261,13 +261,12 @@ static int op_student_create(struct op_ctx *op)
         change_free(c);
         return r;
     }
-    if (dbpool_query(op->env->db, "SELECT nextval('students_id_seq')", 0, NULL, on_student_id,
-                     c) != 0) {
+    int err = op_query(op, "SELECT nextval('students_id_seq')", 0, NULL, on_student_id,
+                       c);
+    if (err) {
         change_free(c);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 /* --- student.get --- */
@@ -507,20 +506,19 @@ static int op_student_update(struct op_ctx *op)
                              c->name, c->has_dob ? sealed : NULL, key_s, c->gender,
                              c->class_name, c->section,
                              c->has_roll_no ? dbval_i64(c->roll_no, roll) : NULL };
-    if (dbpool_query(op->env->db,
-                     "UPDATE students SET name = coalesce($3, name),"
-                     " dob_enc = coalesce($4::bytea, dob_enc),"
-                     " dob_key = coalesce($5::smallint, dob_key),"
-                     " gender = coalesce($6, gender), class_name = coalesce($7, class_name),"
-                     " section = coalesce($8, section), roll_no = coalesce($9::int, roll_no),"
-                     " updated_at = now()"
-                     " WHERE id = $1 AND school_id = $2 RETURNING id",
-                     9, params, on_student_updated, c) != 0) {
+    int err = op_query(op,
+                       "UPDATE students SET name = coalesce($3, name),"
+                       " dob_enc = coalesce($4::bytea, dob_enc),"
+                       " dob_key = coalesce($5::smallint, dob_key),"
+                       " gender = coalesce($6, gender), class_name = coalesce($7, class_name),"
+                       " section = coalesce($8, section), roll_no = coalesce($9::int, roll_no),"
+                       " updated_at = now()"
+                       " WHERE id = $1 AND school_id = $2 RETURNING id",
+                       9, params, on_student_updated, c);
+    if (err) {
         change_free(c);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 /* --- student.delete --- */

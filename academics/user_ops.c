@@ -339,19 +339,18 @@ static int op_user_update(struct op_ctx *op)
     const char *params[] = { dbval_i64(c->id, id), dbval_i64(op->caller.school_id, school),
                              c->name, c->has_phone ? sealed : NULL, key_s,
                              c->has_phone ? bi : NULL, c->employee_id };
-    if (dbpool_query(op->env->db,
-                     "UPDATE users SET name = coalesce($3, name),"
-                     " phone_enc = coalesce($4::bytea, phone_enc),"
-                     " phone_key = coalesce($5::smallint, phone_key),"
-                     " phone_bi = coalesce($6::bytea, phone_bi),"
-                     " employee_id = coalesce($7, employee_id), updated_at = now()"
-                     " WHERE id = $1 AND school_id = $2 RETURNING id",
-                     7, params, on_user_updated, c) != 0) {
+    int err = op_query(op,
+                       "UPDATE users SET name = coalesce($3, name),"
+                       " phone_enc = coalesce($4::bytea, phone_enc),"
+                       " phone_key = coalesce($5::smallint, phone_key),"
+                       " phone_bi = coalesce($6::bytea, phone_bi),"
+                       " employee_id = coalesce($7, employee_id), updated_at = now()"
+                       " WHERE id = $1 AND school_id = $2 RETURNING id",
+                       7, params, on_user_updated, c);
+    if (err) {
         change_free(c);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 /* --- user.deactivate --- */

@@ -178,7 +178,8 @@ static int op_otp_request(struct op_ctx *op)
     struct strbuf all_bi;
     strbuf_init(&all_bi);
     pii_phone_index_all(keys, phone, &all_bi);
-    const char *params[] = { bi_hex, hash_hex, dbval_i64(crypto_keys_current(keys)->version, version),
+    const char *params[] = { bi_hex, hash_hex,
+                             dbval_i64(crypto_keys_current(keys)->version, version),
                              dbval_i64(OTP_PER_HOUR, per_hour), all_bi.data };
     /* One statement: the per-number limits, the new code, and whether anyone would receive
      * it, so both kinds of number cost the same round trip. */

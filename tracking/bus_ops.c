@@ -276,25 +276,24 @@ static int op_bus_update(struct op_ctx *op)
                              has_capacity ? dbval_i64(capacity, capacity_s) : NULL,
                              has_driver ? dbval_i64(driver, driver_s) : NULL,
                              set_driver ? "true" : "false" };
-    if (dbpool_query(op->env->db,
-                     "WITH b AS (SELECT id FROM buses WHERE id = $1 AND school_id = $2),"
-                     " d AS (SELECT id, role FROM users WHERE id = $5 AND school_id = $2),"
-                     " up AS (UPDATE buses SET registration_no = coalesce($3, registration_no),"
-                     "        capacity = coalesce($4::int, capacity),"
-                     "        driver_id = CASE WHEN $6::boolean THEN $5::bigint"
-                     "                    ELSE driver_id END,"
-                     "        updated_at = now()"
-                     "        WHERE id IN (SELECT id FROM b) AND ($5::bigint IS NULL"
-                     "        OR EXISTS (SELECT 1 FROM d WHERE role = 'driver')) RETURNING id)"
-                     " SELECT EXISTS (SELECT 1 FROM b),"
-                     " $5::bigint IS NULL OR EXISTS (SELECT 1 FROM d), (SELECT role FROM d),"
-                     " EXISTS (SELECT 1 FROM up)",
-                     6, params, on_bus_updated, q) != 0) {
+    int err = op_query(op,
+                       "WITH b AS (SELECT id FROM buses WHERE id = $1 AND school_id = $2),"
+                       " d AS (SELECT id, role FROM users WHERE id = $5 AND school_id = $2),"
+                       " up AS (UPDATE buses SET registration_no = coalesce($3, registration_no),"
+                       "        capacity = coalesce($4::int, capacity),"
+                       "        driver_id = CASE WHEN $6::boolean THEN $5::bigint"
+                       "                    ELSE driver_id END,"
+                       "        updated_at = now()"
+                       "        WHERE id IN (SELECT id FROM b) AND ($5::bigint IS NULL"
+                       "        OR EXISTS (SELECT 1 FROM d WHERE role = 'driver')) RETURNING id)"
+                       " SELECT EXISTS (SELECT 1 FROM b),"
+                       " $5::bigint IS NULL OR EXISTS (SELECT 1 FROM d), (SELECT role FROM d),"
+                       " EXISTS (SELECT 1 FROM up)",
+                       6, params, on_bus_updated, q);
+    if (err) {
         free(q);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 /* --- bus.delete --- */
@@ -330,14 +329,13 @@ static int op_bus_delete(struct op_ctx *op)
     q->id = id;
     char id_s[24], school[24];
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
-    if (dbpool_query(op->env->db,
-                     "DELETE FROM buses WHERE id = $1 AND school_id = $2 RETURNING id", 2, params,
-                     on_bus_deleted, q) != 0) {
+    int err = op_query(op,
+                       "DELETE FROM buses WHERE id = $1 AND school_id = $2 RETURNING id", 2, params,
+                       on_bus_deleted, q);
+    if (err) {
         free(q);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 const struct op_def bus_ops[] = {

@@ -589,20 +589,19 @@ static int op_route_delete(struct op_ctx *op)
     const char *params[] = { dbval_i64(id, id_s), dbval_i64(op->caller.school_id, school) };
     /* Stops and rider assignments go with the route (ON DELETE CASCADE); a route that ever
      * had a trip stays, because the trip's history refers to it. */
-    if (dbpool_query(op->env->db,
-                     "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $2),"
-                     " t AS (SELECT EXISTS (SELECT 1 FROM trips"
-                     "       WHERE route_id IN (SELECT id FROM r)) AS has),"
-                     " d AS (DELETE FROM routes WHERE id IN (SELECT id FROM r)"
-                     "       AND NOT (SELECT has FROM t) RETURNING id)"
-                     " SELECT EXISTS (SELECT 1 FROM r), (SELECT has FROM t),"
-                     " EXISTS (SELECT 1 FROM d)",
-                     2, params, on_route_deleted, q) != 0) {
+    int err = op_query(op,
+                       "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $2),"
+                       " t AS (SELECT EXISTS (SELECT 1 FROM trips"
+                       "       WHERE route_id IN (SELECT id FROM r)) AS has),"
+                       " d AS (DELETE FROM routes WHERE id IN (SELECT id FROM r)"
+                       "       AND NOT (SELECT has FROM t) RETURNING id)"
+                       " SELECT EXISTS (SELECT 1 FROM r), (SELECT has FROM t),"
+                       " EXISTS (SELECT 1 FROM d)",
+                       2, params, on_route_deleted, q);
+    if (err) {
         free(q);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 /* --- route.assign --- */

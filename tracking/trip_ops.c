@@ -212,20 +212,19 @@ static int op_trip_end(struct op_ctx *op)
     const char *params[] = { dbval_i64(trip, trip_s), dbval_i64(op->caller.school_id, school),
                              admin ? NULL : dbval_i64(op->caller.user_id, driver),
                              admin ? "admin" : "driver" };
-    if (dbpool_query(op->env->db,
-                     "WITH t AS (SELECT id, driver_id, status FROM trips"
-                     "           WHERE id = $1 AND school_id = $2),"
-                     " u AS (UPDATE trips SET status = 'ended', ended_at = now(), end_reason = $4"
-                     "       WHERE id = (SELECT id FROM t WHERE status = 'active'"
-                     "                   AND ($3::bigint IS NULL OR driver_id = $3))"
-                     "       RETURNING id)"
-                     " SELECT t.id, t.status, EXISTS (SELECT 1 FROM u) FROM t",
-                     4, params, on_trip_ended, te) != 0) {
+    int err = op_query(op,
+                       "WITH t AS (SELECT id, driver_id, status FROM trips"
+                       "           WHERE id = $1 AND school_id = $2),"
+                       " u AS (UPDATE trips SET status = 'ended', ended_at = now(), end_reason = $4"
+                       "       WHERE id = (SELECT id FROM t WHERE status = 'active'"
+                       "                   AND ($3::bigint IS NULL OR driver_id = $3))"
+                       "       RETURNING id)"
+                       " SELECT t.id, t.status, EXISTS (SELECT 1 FROM u) FROM t",
+                       4, params, on_trip_ended, te);
+    if (err) {
         free(te);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 /* --- trip.subscribe, trip.unsubscribe --- */
@@ -338,18 +337,17 @@ static int op_trip_subscribe(struct op_ctx *op)
                              op->caller.role == ROLE_ADMIN ? "t" : "f" };
     /* The one check of who may follow a trip: an admin of its school, or a parent linked to a
      * student assigned to its route. */
-    if (dbpool_query(op->env->db,
-                     "SELECT t.status, $4::boolean OR EXISTS ("
-                     "  SELECT 1 FROM route_assignments a JOIN guardians g"
-                     "    ON g.student_id = a.student_id"
-                     "  WHERE a.route_id = t.route_id AND g.user_id = $3)"
-                     " FROM trips t WHERE t.id = $1 AND t.school_id = $2",
-                     4, params, on_subscribe_checked, sc) != 0) {
+    int err = op_query(op,
+                       "SELECT t.status, $4::boolean OR EXISTS ("
+                       "  SELECT 1 FROM route_assignments a JOIN guardians g"
+                       "    ON g.student_id = a.student_id"
+                       "  WHERE a.route_id = t.route_id AND g.user_id = $3)"
+                       " FROM trips t WHERE t.id = $1 AND t.school_id = $2",
+                       4, params, on_subscribe_checked, sc);
+    if (err) {
         free(sc);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 static int op_trip_unsubscribe(struct op_ctx *op)
@@ -522,22 +520,21 @@ static int op_trip_history(struct op_ctx *op)
     h->op = op;
     h->trip = trip;
     /* A marker row (0) says the trip is the caller's school's; the points follow in order. */
-    if (dbpool_query(op->env->db,
-                     "SELECT 0, NULL::float8, NULL::float8, NULL::float8, NULL::real, NULL::real"
-                     " FROM trips WHERE id = $1 AND school_id = $2"
-                     " UNION ALL"
-                     " (SELECT 1, extract(epoch FROM p.ts) * 1000, ST_Y(p.location::geometry),"
-                     "   ST_X(p.location::geometry), p.spd, p.hdg"
-                     "  FROM trip_positions p"
-                     "  WHERE p.trip_id = $1 AND EXISTS (SELECT 1 FROM trips"
-                     "    WHERE id = $1 AND school_id = $2)"
-                     "  ORDER BY p.ts LIMIT $3)",
-                     3, params, on_history, h) != 0) {
+    int err = op_query(op,
+                       "SELECT 0, NULL::float8, NULL::float8, NULL::float8, NULL::real, NULL::real"
+                       " FROM trips WHERE id = $1 AND school_id = $2"
+                       " UNION ALL"
+                       " (SELECT 1, extract(epoch FROM p.ts) * 1000, ST_Y(p.location::geometry),"
+                       "   ST_X(p.location::geometry), p.spd, p.hdg"
+                       "  FROM trip_positions p"
+                       "  WHERE p.trip_id = $1 AND EXISTS (SELECT 1 FROM trips"
+                       "    WHERE id = $1 AND school_id = $2)"
+                       "  ORDER BY p.ts LIMIT $3)",
+                       3, params, on_history, h);
+    if (err) {
         free(h);
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
     }
-    return 0;
+    return err;
 }
 
 const struct op_def trip_ops[] = {
