@@ -8,6 +8,7 @@
 #include "core/dbpool.h"
 #include "core/dbval.h"
 #include "core/log.h"
+#include "core/policy.h"
 #include "core/xalloc.h"
 #include "tracking/tracker.h"
 #include "tracking/tracker_internal.h"
@@ -295,30 +296,23 @@ struct subscribe {
     int64_t trip;
 };
 
-static void on_subscribe_checked(void *arg, int status, const PGresult *res)
+static void on_subscribe_checked(void *arg, int status, enum policy_answer answer)
 {
     struct subscribe *sc = arg;
     struct op_ctx *op = sc->op;
     int64_t trip = sc->trip;
     free(sc);
     if (status != DBPOOL_OK) {
-        op_fail_db(op, status, res);
-        return;
-    }
-    if (PQntuples(res) == 0) {
+        op_fail_db(op, status, NULL);
+    } else if (answer == POLICY_NOT_FOUND) {
         op_fail(op, OP_E_NOT_FOUND, "no such trip", "trip");
-        return;
-    }
-    if (!dbval_get_bool(res, 0, 1)) {
+    } else if (answer == POLICY_FORBIDDEN) {
         audit_op(op, "trip", trip, "forbidden");
         op_fail(op, OP_E_FORBIDDEN, "none of your children rides this trip", "trip");
-        return;
+    } else {
+        /* Not loaded means not active: on_subscribe_loaded answers conflict. */
+        tracker_load(op->env->tracker, trip, on_subscribe_loaded, op);
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "active") != 0) {
-        op_fail(op, OP_E_CONFLICT, "the trip has ended", "trip");
-        return;
-    }
-    tracker_load(op->env->tracker, trip, on_subscribe_loaded, op);
 }
 
 static int op_trip_subscribe(struct op_ctx *op)
@@ -331,23 +325,15 @@ static int op_trip_subscribe(struct op_ctx *op)
     struct subscribe *sc = xcalloc(1, sizeof *sc);
     sc->op = op;
     sc->trip = trip;
-    char trip_s[24], school[24], user[24];
-    const char *params[] = { dbval_i64(trip, trip_s), dbval_i64(op->caller.school_id, school),
-                             dbval_i64(op->caller.user_id, user),
-                             op->caller.role == ROLE_ADMIN ? "t" : "f" };
-    /* The one check of who may follow a trip: an admin of its school, or a parent linked to a
-     * student assigned to its route. */
-    int err = op_query(op,
-                       "SELECT t.status, $4::boolean OR EXISTS ("
-                       "  SELECT 1 FROM route_assignments a JOIN guardians g"
-                       "    ON g.student_id = a.student_id"
-                       "  WHERE a.route_id = t.route_id AND g.user_id = $3)"
-                       " FROM trips t WHERE t.id = $1 AND t.school_id = $2",
-                       4, params, on_subscribe_checked, sc);
-    if (err) {
+    /* The one check of who may follow a trip, asked once here; positions then flow without
+     * touching the database. */
+    if (policy_ask(op->env->db, &op->caller, POLICY_FOLLOWS_TRIP, trip, on_subscribe_checked,
+                   sc) != 0) {
         free(sc);
+        op->fail_message = UNAVAILABLE;
+        return OP_E_UNAVAILABLE;
     }
-    return err;
+    return 0;
 }
 
 static int op_trip_unsubscribe(struct op_ctx *op)
