@@ -63,6 +63,11 @@ void op_reply_end(struct op_ctx *op)
 
 void op_reply_empty(struct op_ctx *op)
 {
+    if (!op->has_id) {
+        /* Fire and forget (trip.pos from every bus, every second): nothing to build. */
+        finish(op, OP_OK);
+        return;
+    }
     msgpack_pack_map(op_reply_begin(op), 0);
     op_reply_end(op);
 }

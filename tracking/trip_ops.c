@@ -457,21 +457,30 @@ static void on_history(void *arg, int status, const PGresult *res)
     int rows = PQntuples(res);
     bool exists = false;
     size_t points = 0;
+    double last_ts = -1;
     for (int i = 0; i < rows; i++) {
         if (dbval_get_i64(res, i, 0) == 0) {
             exists = true;
         } else {
             points++;
+            last_ts = atof(PQgetvalue(res, i, 1));
         }
     }
     if (!exists) {
         op_fail(op, OP_E_NOT_FOUND, "no such trip", "trip");
         return;
     }
+    /* Positions still in the write buffer (at most a second old) complete the track; ts only
+     * grows within a trip, so anything the database already returned is left out. */
+    const struct tracker *t = op->env->tracker;
+    size_t buffered = 0;
+    for (size_t i = 0; t && i < t->n_rows; i++) {
+        buffered += t->rows[i].trip_id == trip && t->rows[i].ts_ms > last_ts + 0.5;
+    }
     msgpack_packer *pk = op_reply_begin(op);
     msgpack_pack_map(pk, 1);
     envelope_pack_key(pk, "points");
-    msgpack_pack_array(pk, points);
+    msgpack_pack_array(pk, points + buffered);
     for (int i = 0; i < rows; i++) {
         if (dbval_get_i64(res, i, 0) == 0) {
             continue;
@@ -486,6 +495,26 @@ static void on_history(void *arg, int status, const PGresult *res)
             } else {
                 msgpack_pack_double(pk, atof(PQgetvalue(res, i, c)));
             }
+        }
+    }
+    for (size_t i = 0; buffered && i < t->n_rows; i++) {
+        const struct pos_row *r = &t->rows[i];
+        if (r->trip_id != trip || r->ts_ms <= last_ts + 0.5) {
+            continue;
+        }
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_double(pk, r->ts_ms);
+        msgpack_pack_double(pk, r->lat);
+        msgpack_pack_double(pk, r->lon);
+        if (r->has_spd) {
+            msgpack_pack_double(pk, r->spd);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        if (r->has_hdg) {
+            msgpack_pack_double(pk, r->hdg);
+        } else {
+            msgpack_pack_nil(pk);
         }
     }
     audit_op(op, "trip", trip, "history");
