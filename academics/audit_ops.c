@@ -8,25 +8,6 @@
 #include "core/dbpool.h"
 #include "core/dbval.h"
 
-static void pack_text_or_nil(msgpack_packer *pk, const PGresult *res, int row, int col)
-{
-    const char *v = dbval_get_text(res, row, col);
-    if (v) {
-        envelope_pack_str(pk, v);
-    } else {
-        msgpack_pack_nil(pk);
-    }
-}
-
-static void pack_id_or_nil(msgpack_packer *pk, const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col)) {
-        msgpack_pack_nil(pk);
-    } else {
-        msgpack_pack_int64(pk, dbval_get_i64(res, row, col));
-    }
-}
-
 static void on_listed(void *arg, int status, const PGresult *res)
 {
     struct op_ctx *op = arg;
@@ -45,9 +26,9 @@ static void on_listed(void *arg, int status, const PGresult *res)
         for (int k = 0; k < 10; k++) {
             envelope_pack_key(pk, keys[k]);
             if (k == 0 || k == 1 || k == 2 || k == 4 || k == 7) {
-                pack_id_or_nil(pk, res, i, k);
+                dbval_pack_i64(pk, res, i, k);
             } else {
-                pack_text_or_nil(pk, res, i, k);
+                dbval_pack_text(pk, res, i, k);
             }
         }
     }

@@ -141,62 +141,16 @@ static int read_gender_opt(struct op_ctx *op, struct student_change *c)
     return refuse(op, "gender", "must be female, male or other");
 }
 
-static int read_str_opt(struct op_ctx *op, const char *name, size_t max, char **out)
-{
-    const char *s;
-    size_t len;
-    bool present;
-    int r = op_arg_str_opt(op, name, max, &s, &len, &present);
-    if (r == 0 && present) {
-        *out = xstrndup(s, len);
-    }
-    return r;
-}
-
 /* The optional fields create and update share. */
 static int read_details(struct op_ctx *op, struct student_change *c)
 {
     int r = read_dob_opt(op, c);
     if (r || (r = read_gender_opt(op, c)) != 0 ||
-        (r = read_str_opt(op, "class", CLASS_MAX_LEN, &c->class_name)) != 0 ||
-        (r = read_str_opt(op, "section", SECTION_MAX_LEN, &c->section)) != 0) {
+        (r = op_arg_str_dup_opt(op, "class", CLASS_MAX_LEN, &c->class_name)) != 0 ||
+        (r = op_arg_str_dup_opt(op, "section", SECTION_MAX_LEN, &c->section)) != 0) {
         return r;
     }
     return op_arg_int_opt(op, "roll_no", 1, ROLL_NO_MAX, &c->roll_no, &c->has_roll_no);
-}
-
-static bool is_unique_violation(int status, const PGresult *res)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return status == DBPOOL_E_QUERY && state && strcmp(state, "23505") == 0;
-}
-
-static void pack_text_or_nil(msgpack_packer *pk, const PGresult *res, int row, int col)
-{
-    const char *s = dbval_get_text(res, row, col);
-    if (s) {
-        envelope_pack_str(pk, s);
-    } else {
-        msgpack_pack_nil(pk);
-    }
-}
-
-static void pack_int_or_nil(msgpack_packer *pk, const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col)) {
-        msgpack_pack_nil(pk);
-    } else {
-        msgpack_pack_int64(pk, dbval_get_i64(res, row, col));
-    }
-}
-
-static void pack_bool(msgpack_packer *pk, bool v)
-{
-    if (v) {
-        msgpack_pack_true(pk);
-    } else {
-        msgpack_pack_false(pk);
-    }
 }
 
 /* --- student.create --- */
@@ -205,7 +159,7 @@ static void on_student_inserted(void *arg, int status, const PGresult *res)
 {
     struct student_change *c = arg;
     struct op_ctx *op = c->op;
-    if (is_unique_violation(status, res) || (status == DBPOOL_OK && PQntuples(res) == 0)) {
+    if (strcmp(dbpool_sqlstate(status, res), "23505") == 0 || (status == DBPOOL_OK && PQntuples(res) == 0)) {
         audit_op(op, "student", 0, "conflict");
         op_fail(op, OP_E_CONFLICT, "this admission number is already used in the school",
                 "admission_no");
@@ -301,11 +255,11 @@ static void pack_guardian(msgpack_packer *pk, const PGresult *res, int row, int 
     envelope_pack_key(pk, "user");
     msgpack_pack_int64(pk, dbval_get_i64(res, row, col));
     envelope_pack_key(pk, "name");
-    pack_text_or_nil(pk, res, row, col + 1);
+    dbval_pack_text(pk, res, row, col + 1);
     envelope_pack_key(pk, "relationship");
     envelope_pack_str(pk, PQgetvalue(res, row, col + 2));
     envelope_pack_key(pk, "emergency");
-    pack_bool(pk, dbval_get_bool(res, row, col + 3));
+    envelope_pack_bool(pk, dbval_get_bool(res, row, col + 3));
 }
 
 static void pack_route(msgpack_packer *pk, const PGresult *res)
@@ -366,15 +320,15 @@ static void on_student_got(void *arg, int status, const PGresult *res)
                   (long long)id);
     }
     envelope_pack_key(pk, "gender");
-    pack_text_or_nil(pk, res, 0, SG_GENDER);
+    dbval_pack_text(pk, res, 0, SG_GENDER);
     envelope_pack_key(pk, "class");
-    pack_text_or_nil(pk, res, 0, SG_CLASS);
+    dbval_pack_text(pk, res, 0, SG_CLASS);
     envelope_pack_key(pk, "section");
-    pack_text_or_nil(pk, res, 0, SG_SECTION);
+    dbval_pack_text(pk, res, 0, SG_SECTION);
     envelope_pack_key(pk, "roll_no");
-    pack_int_or_nil(pk, res, 0, SG_ROLL_NO);
+    dbval_pack_i64(pk, res, 0, SG_ROLL_NO);
     envelope_pack_key(pk, "active");
-    pack_bool(pk, dbval_get_bool(res, 0, SG_ACTIVE));
+    envelope_pack_bool(pk, dbval_get_bool(res, 0, SG_ACTIVE));
     envelope_pack_key(pk, "guardians");
     bool has_guardians = !PQgetisnull(res, 0, SG_G_USER);
     msgpack_pack_array(pk, has_guardians ? (size_t)rows : 0);
@@ -422,13 +376,13 @@ static void on_students_listed(void *arg, int status, const PGresult *res)
         envelope_pack_key(pk, "admission_no");
         envelope_pack_str(pk, PQgetvalue(res, i, 2));
         envelope_pack_key(pk, "class");
-        pack_text_or_nil(pk, res, i, 3);
+        dbval_pack_text(pk, res, i, 3);
         envelope_pack_key(pk, "section");
-        pack_text_or_nil(pk, res, i, 4);
+        dbval_pack_text(pk, res, i, 4);
         envelope_pack_key(pk, "roll_no");
-        pack_int_or_nil(pk, res, i, 5);
+        dbval_pack_i64(pk, res, i, 5);
         envelope_pack_key(pk, "active");
-        pack_bool(pk, dbval_get_bool(res, i, 6));
+        envelope_pack_bool(pk, dbval_get_bool(res, i, 6));
     }
     op_reply_end(op);
 }
@@ -491,7 +445,7 @@ static int op_student_update(struct op_ctx *op)
     struct student_change *c = xcalloc(1, sizeof *c);
     c->op = op;
     int r = op_arg_id(op, "id", &c->id);
-    if (r || (r = read_str_opt(op, "name", NAME_MAX_LEN, &c->name)) != 0 ||
+    if (r || (r = op_arg_str_dup_opt(op, "name", NAME_MAX_LEN, &c->name)) != 0 ||
         (r = read_details(op, c)) != 0) {
         change_free(c);
         return r;

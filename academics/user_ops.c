@@ -57,31 +57,13 @@ static int read_phone_opt(struct op_ctx *op, struct user_change *c)
     return 0;
 }
 
-static int read_str_opt(struct op_ctx *op, const char *name, size_t max, char **out)
-{
-    const char *s;
-    size_t len;
-    bool present;
-    int r = op_arg_str_opt(op, name, max, &s, &len, &present);
-    if (r == 0 && present) {
-        *out = xstrndup(s, len);
-    }
-    return r;
-}
-
-static bool is_unique_violation(int status, const PGresult *res)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return status == DBPOOL_E_QUERY && state && strcmp(state, "23505") == 0;
-}
-
 /* --- user.create --- */
 
 static void on_user_inserted(void *arg, int status, const PGresult *res)
 {
     struct user_change *c = arg;
     struct op_ctx *op = c->op;
-    if (is_unique_violation(status, res) || (status == DBPOOL_OK && PQntuples(res) == 0)) {
+    if (strcmp(dbpool_sqlstate(status, res), "23505") == 0 || (status == DBPOOL_OK && PQntuples(res) == 0)) {
         audit_op(op, "user", 0, "conflict");
         op_fail(op, OP_E_CONFLICT, "this phone number is already registered", "phone");
     } else if (status != DBPOOL_OK) {
@@ -148,7 +130,7 @@ static int op_user_create(struct op_ctx *op)
     c->role = role;
     if ((r = op_arg_str_dup(op, "name", NAME_MAX_LEN, &c->name)) != 0 ||
         (r = read_phone_opt(op, c)) != 0 ||
-        (r = read_str_opt(op, "employee_id", EMPLOYEE_ID_MAX_LEN, &c->employee_id)) != 0) {
+        (r = op_arg_str_dup_opt(op, "employee_id", EMPLOYEE_ID_MAX_LEN, &c->employee_id)) != 0) {
         change_free(c);
         return r;
     }
@@ -200,18 +182,9 @@ static int pack_user_row(struct op_ctx *op, msgpack_packer *pk, const PGresult *
         }
     }
     envelope_pack_key(pk, "employee_id");
-    const char *emp = dbval_get_text(res, row, 5);
-    if (emp) {
-        envelope_pack_str(pk, emp);
-    } else {
-        msgpack_pack_nil(pk);
-    }
+    dbval_pack_text(pk, res, row, 5);
     envelope_pack_key(pk, "active");
-    if (dbval_get_bool(res, row, 6)) {
-        msgpack_pack_true(pk);
-    } else {
-        msgpack_pack_false(pk);
-    }
+    envelope_pack_bool(pk, dbval_get_bool(res, row, 6));
     envelope_pack_key(pk, "created_at");
     msgpack_pack_int64(pk, dbval_get_i64(res, row, 7));
     envelope_pack_key(pk, "updated_at");
@@ -304,7 +277,7 @@ static void on_user_updated(void *arg, int status, const PGresult *res)
 {
     struct user_change *c = arg;
     struct op_ctx *op = c->op;
-    if (is_unique_violation(status, res)) {
+    if (strcmp(dbpool_sqlstate(status, res), "23505") == 0) {
         audit_op(op, "user", c->id, "conflict");
         op_fail(op, OP_E_CONFLICT, "this phone number is already registered", "phone");
     } else if (status != DBPOOL_OK) {
@@ -323,9 +296,9 @@ static int op_user_update(struct op_ctx *op)
     struct user_change *c = xcalloc(1, sizeof *c);
     c->op = op;
     int r = op_arg_id(op, "id", &c->id);
-    if (r || (r = read_str_opt(op, "name", NAME_MAX_LEN, &c->name)) != 0 ||
+    if (r || (r = op_arg_str_dup_opt(op, "name", NAME_MAX_LEN, &c->name)) != 0 ||
         (r = read_phone_opt(op, c)) != 0 ||
-        (r = read_str_opt(op, "employee_id", EMPLOYEE_ID_MAX_LEN, &c->employee_id)) != 0) {
+        (r = op_arg_str_dup_opt(op, "employee_id", EMPLOYEE_ID_MAX_LEN, &c->employee_id)) != 0) {
         change_free(c);
         return r;
     }

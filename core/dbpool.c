@@ -749,6 +749,12 @@ int dbpool_query(struct dbpool *p, const char *sql, int n_params, const char *co
     return 0;
 }
 
+const char *dbpool_sqlstate(int status, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return status == DBPOOL_E_QUERY && state ? state : "";
+}
+
 bool dbpool_available(const struct dbpool *p)
 {
     return p->n_connected > 0;

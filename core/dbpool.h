@@ -55,6 +55,10 @@ struct dbpool *dbpool_new(uv_loop_t *loop, const struct dbpool_config *cfg);
 int dbpool_query(struct dbpool *p, const char *sql, int n_params, const char *const *params,
                  dbpool_result_fn *cb, void *arg);
 
+/* The SQLSTATE of a DBPOOL_E_QUERY result ("23505" for a unique violation), or "" for any
+ * other status. Borrowed from res. */
+const char *dbpool_sqlstate(int status, const PGresult *res);
+
 /* True while at least one connection is up. */
 bool dbpool_available(const struct dbpool *p);
 void dbpool_get_stats(const struct dbpool *p, struct dbpool_stats *out);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/envelope.h"
+
 static const char hexdigits[] = "0123456789abcdef";
 
 void dbval_bytea(const unsigned char *bin, size_t n, char *out)
@@ -74,4 +76,23 @@ const char *dbval_i64(int64_t v, char *buf)
 {
     snprintf(buf, 24, "%" PRId64, v);
     return buf;
+}
+
+void dbval_pack_text(msgpack_packer *pk, const PGresult *res, int row, int col)
+{
+    const char *s = dbval_get_text(res, row, col);
+    if (s) {
+        envelope_pack_str(pk, s);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
+void dbval_pack_i64(msgpack_packer *pk, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        msgpack_pack_nil(pk);
+    } else {
+        msgpack_pack_int64(pk, dbval_get_i64(res, row, col));
+    }
 }

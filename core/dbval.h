@@ -2,6 +2,7 @@
  * timestamps as epoch milliseconds, arrays of bytea. */
 #pragma once
 #include <libpq-fe.h>
+#include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,5 +22,9 @@ int64_t dbval_get_i64(const PGresult *res, int row, int col);
 bool dbval_get_bool(const PGresult *res, int row, int col);
 /* A text column, or NULL when NULL. Borrowed from res. */
 const char *dbval_get_text(const PGresult *res, int row, int col);
+/* Packs a text column as a string, or nil when NULL. */
+void dbval_pack_text(msgpack_packer *pk, const PGresult *res, int row, int col);
+/* Packs a bigint column as an integer, or nil when NULL. */
+void dbval_pack_i64(msgpack_packer *pk, const PGresult *res, int row, int col);
 /* Formats an int64 into buf (at least 24 bytes) and returns buf. */
 const char *dbval_i64(int64_t v, char *buf);

@@ -239,6 +239,15 @@ void envelope_pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+void envelope_pack_bool(msgpack_packer *pk, bool v)
+{
+    if (v) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}
+
 void envelope_pack_key(msgpack_packer *pk, const char *key)
 {
     envelope_pack_str(pk, key);

@@ -85,5 +85,7 @@ struct msgbuf *envelope_error_event(const char *op, size_t op_len, enum op_err c
 
 /* Packs a NUL-terminated string. */
 void envelope_pack_str(msgpack_packer *pk, const char *s);
+/* Packs true or false. */
+void envelope_pack_bool(msgpack_packer *pk, bool v);
 /* Packs "key" followed by nothing: the caller packs the value next. */
 void envelope_pack_key(msgpack_packer *pk, const char *key);

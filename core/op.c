@@ -325,6 +325,18 @@ int op_arg_str_dup(struct op_ctx *op, const char *name, size_t max_len, char **o
     return r;
 }
 
+int op_arg_str_dup_opt(struct op_ctx *op, const char *name, size_t max_len, char **out)
+{
+    const char *s;
+    size_t len;
+    bool present;
+    int r = op_arg_str_opt(op, name, max_len, &s, &len, &present);
+    if (r == 0 && present) {
+        *out = xstrndup(s, len);
+    }
+    return r;
+}
+
 int op_arg_array(struct op_ctx *op, const char *name, size_t max_items,
                  const msgpack_object **out)
 {

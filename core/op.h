@@ -122,6 +122,9 @@ int op_arg_str_opt(struct op_ctx *op, const char *name, size_t max_len, const ch
                    size_t *len, bool *present);
 /* Same, returning a NUL-terminated copy the caller owns (free()). */
 int op_arg_str_dup(struct op_ctx *op, const char *name, size_t max_len, char **out);
+/* An optional string copied into *out (NUL-terminated, the caller frees); *out is left as it
+ * was when the field is absent. */
+int op_arg_str_dup_opt(struct op_ctx *op, const char *name, size_t max_len, char **out);
 /* An array of at most max_items; borrowed. */
 int op_arg_array(struct op_ctx *op, const char *name, size_t max_items,
                  const msgpack_object **out);

@@ -573,11 +573,7 @@ static void on_sessions_listed(void *arg, int status, const PGresult *res)
         envelope_pack_key(pk, "last_seen_at");
         msgpack_pack_int64(pk, dbval_get_i64(res, i, 5));
         envelope_pack_key(pk, "current");
-        if (id == op->caller.session_id) {
-            msgpack_pack_true(pk);
-        } else {
-            msgpack_pack_false(pk);
-        }
+        envelope_pack_bool(pk, id == op->caller.session_id);
     }
     op_reply_end(op);
 }

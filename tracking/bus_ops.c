@@ -64,12 +64,6 @@ static int read_registration_opt(struct op_ctx *op, char out[REGISTRATION_MAX_LE
     return 0;
 }
 
-static const char *sqlstate(int status, const PGresult *res)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return status == DBPOOL_E_QUERY && state ? state : "";
-}
-
 /* Answers for a driver check: col_found says whether the id was a user of the school, col_role
  * holds their role. Returns true when it answered. */
 static bool fail_driver(struct op_ctx *op, const PGresult *res, int col_found, int col_role)
@@ -92,7 +86,7 @@ static void on_bus_created(void *arg, int status, const PGresult *res)
 {
     struct op_ctx *op = arg;
     /* A concurrent create of the same number trips the unique key instead of DO NOTHING. */
-    bool duplicate = strcmp(sqlstate(status, res), "23505") == 0;
+    bool duplicate = strcmp(dbpool_sqlstate(status, res), "23505") == 0;
     if (status != DBPOOL_OK && !duplicate) {
         op_fail_db(op, status, res);
         return;
@@ -237,7 +231,7 @@ static void on_bus_updated(void *arg, int status, const PGresult *res)
 {
     struct bus_req *q = arg;
     struct op_ctx *op = q->op;
-    if (strcmp(sqlstate(status, res), "23505") == 0) {
+    if (strcmp(dbpool_sqlstate(status, res), "23505") == 0) {
         audit_op(op, "bus", q->id, "conflict");
         op_fail(op, OP_E_CONFLICT, "a bus with this registration number exists in the school",
                 "registration_no");
@@ -303,7 +297,7 @@ static void on_bus_deleted(void *arg, int status, const PGresult *res)
     struct bus_req *q = arg;
     struct op_ctx *op = q->op;
     /* Trips refer to their bus, and their history stays. */
-    if (strcmp(sqlstate(status, res), "23503") == 0) {
+    if (strcmp(dbpool_sqlstate(status, res), "23503") == 0) {
         audit_op(op, "bus", q->id, "conflict");
         op_fail(op, OP_E_CONFLICT, "the bus has trips: it is kept for their history", "id");
     } else if (status != DBPOOL_OK) {

@@ -198,12 +198,6 @@ static double get_f64(const PGresult *res, int row, int col)
     return strtod(PQgetvalue(res, row, col), NULL);
 }
 
-static const char *sqlstate(int status, const PGresult *res)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return status == DBPOOL_E_QUERY && state ? state : "";
-}
-
 /* Calls fn for each id of a bigint[] column in text form ("{1,2}"); NULL is empty. */
 static void each_id(const PGresult *res, int row, int col,
                     void (*fn)(struct tracker *t, int64_t school, int64_t id),
@@ -559,7 +553,7 @@ static void on_route_deleted(void *arg, int status, const PGresult *res)
     struct route_delete *q = arg;
     struct op_ctx *op = q->op;
     /* A trip started between the check and the delete trips the foreign key instead. */
-    bool raced = strcmp(sqlstate(status, res), "23503") == 0;
+    bool raced = strcmp(dbpool_sqlstate(status, res), "23503") == 0;
     if (status != DBPOOL_OK && !raced) {
         op_fail_db(op, status, res);
     } else if (!raced && !dbval_get_bool(res, 0, 0)) {

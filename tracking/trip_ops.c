@@ -53,8 +53,7 @@ static void on_started_loaded(void *arg, struct live_trip *lt, int status)
 static void on_trip_inserted(void *arg, int status, const PGresult *res)
 {
     struct op_ctx *op = arg;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (status == DBPOOL_E_QUERY && state && strcmp(state, "23505") == 0) {
+    if (strcmp(dbpool_sqlstate(status, res), "23505") == 0) {
         op_fail(op, OP_E_CONFLICT, "you already have an active trip: end it first", NULL);
         return;
     }

@@ -531,6 +531,28 @@ static void test_arg_str_opt_reports_absence(void **state)
     args_free(&a);
 }
 
+static void test_arg_str_dup_opt_copies_when_present_and_leaves_out_alone_when_absent(void **state)
+{
+    (void)state;
+    struct args a;
+    const msgpack_object *args = sample(&a);
+    struct op_ctx op = ctx_for(args);
+    char *s = NULL;
+    assert_int_equal(op_arg_str_dup_opt(&op, "str", 10, &s), 0);
+    assert_string_equal(s, "abc");
+    free(s);
+    s = NULL;
+    assert_int_equal(op_arg_str_dup_opt(&op, "absent", 10, &s), 0);
+    assert_null(s);
+    op = ctx_for(args);
+    assert_refused(&op, op_arg_str_dup_opt(&op, "one", 10, &s), "one");
+    assert_null(s);
+    op = ctx_for(args);
+    assert_refused(&op, op_arg_str_dup_opt(&op, "str", 2, &s), "str");
+    assert_null(s);
+    args_free(&a);
+}
+
 static void test_arg_str_dup_returns_an_owned_terminated_copy(void **state)
 {
     (void)state;
@@ -1026,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_map_get_finds_keys_and_ignores_others),
         cmocka_unit_test(test_map_get_returns_null_for_null_and_non_maps),
         cmocka_unit_test(test_arg_id_reads_positive_ids),
+        cmocka_unit_test(test_arg_str_dup_opt_copies_when_present_and_leaves_out_alone_when_absent),
         cmocka_unit_test(test_arg_id_rejects_zero_negative_and_huge),
         cmocka_unit_test(test_arg_id_rejects_wrong_types),
         cmocka_unit_test(test_arg_id_requires_the_field),
