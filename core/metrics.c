@@ -52,6 +52,11 @@ void metrics_render(const struct metrics *m, const struct op_metrics *ops, int n
             m->error_events_dropped);
     counter(out, "classment_slow_closes_total", "counter",
             "Connections closed because their send queue filled.", m->slow_closes);
+    counter(out, "classment_heartbeat_drops_total", "counter",
+            "Connections dropped after three heartbeat periods without a message or pong.",
+            m->heartbeat_drops);
+    counter(out, "classment_batched_writes_total", "counter",
+            "Socket writes that carried several queued frames at once.", m->batched_writes);
     counter(out, "classment_refused_connections_total", "counter",
             "Connections closed at accept because the descriptor limit was near.",
             m->refused_connections);

@@ -27,6 +27,8 @@ struct metrics {
     uint64_t error_events_dropped;
     uint64_t malformed_frames;
     uint64_t slow_closes;        /* connections closed because their queue filled */
+    uint64_t heartbeat_drops;    /* connections dropped after three silent heartbeat periods */
+    uint64_t batched_writes;     /* writes that carried more than one queued frame */
     uint64_t refused_connections;/* closed at accept: too close to the descriptor limit */
 };
 

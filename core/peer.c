@@ -60,7 +60,12 @@ int peer_send_latest(struct peer *p, struct msgbuf *m, uint64_t key)
     if (p->closed) {
         return PEER_E_CLOSED;
     }
-    for (uint32_t i = 0; key && i < p->len; i++) {
+    /* Half the queue is the most a burst may take before positions replace each other even
+     * for a client that reads: the other half stays for replies. */
+    bool backlogged = !p->tx || !p->tx->backlogged || p->len >= p->max / 2 ||
+                      p->tx->backlogged(p->tx_ctx);
+    /* The newest waiting one with this key is replaced, so what arrives stays in order. */
+    for (uint32_t i = p->len; key && backlogged && i-- > 0;) {
         struct peer_slot *slot = &p->ring[(p->head + i) % p->cap];
         if (slot->key == key) {
             p->queued_bytes += m->len - slot->msg->len;
@@ -140,6 +145,11 @@ bool peer_take_error_budget(struct peer *p, uint64_t now_ms)
     }
     p->error_events_dropped++;
     return false;
+}
+
+const struct msgbuf *peer_peek(const struct peer *p)
+{
+    return p->len ? p->ring[p->head].msg : NULL;
 }
 
 struct msgbuf *peer_pop(struct peer *p)

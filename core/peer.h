@@ -16,6 +16,10 @@ struct peer_transport {
      * buffered); true when written. Saves the writable round trip on the fan-out path. */
     bool (*try_write)(void *ctx, struct msgbuf *m);
     void (*close)(void *ctx, int code, const char *reason);/* close with a WebSocket code */
+    /* Optional: true while the connection is backed up (bytes the socket refused are still
+     * waiting). Only then do "latest wins" messages replace each other; without this hook they
+     * always may. */
+    bool (*backlogged)(void *ctx);
 };
 
 enum {
@@ -65,9 +69,11 @@ void peer_unref(struct peer *p);
 /* Queues m (taking a new reference). Returns 0, PEER_E_CLOSED, or PEER_E_FULL after which the
  * queue is dropped and the peer closed with 1008 because it does not read fast enough. */
 int peer_send(struct peer *p, struct msgbuf *m);
-/* Queues m unless a message with the same non-zero key is still waiting, which m then
- * replaces in place: a client that cannot keep up gets only the newest (a bus position, say)
- * and the queue does not grow. Same results as peer_send. */
+/* Queues m; but when the connection is backed up (the transport's backlogged hook, or half
+ * the queue in use) and a message with the same non-zero key is still waiting, m replaces it
+ * in place: a client that cannot keep up gets only the newest (a bus position, say) and the
+ * queue does not grow. A client that keeps up gets every message, even when the server itself
+ * is briefly behind. Same results as peer_send. */
 int peer_send_latest(struct peer *p, struct msgbuf *m, uint64_t key);
 /* Queues one message to each peer of a set; the message is shared, never copied. Returns how
  * many peers took it. */
@@ -75,6 +81,8 @@ size_t peer_send_many(struct peer *const *peers, size_t n, struct msgbuf *m);
 /* True when an error event may be sent now (at most a few per second); counts refusals. */
 bool peer_take_error_budget(struct peer *p, uint64_t now_ms);
 
+/* For the transport: the next message to write, still queued (borrowed), or NULL. */
+const struct msgbuf *peer_peek(const struct peer *p);
 /* For the transport: the next message to write (the caller now owns that reference), or NULL. */
 struct msgbuf *peer_pop(struct peer *p);
 /* Closes the connection with code and reason once the messages already queued are written

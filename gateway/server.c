@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "gateway/server_internal.h"
+#include "gateway/heartbeat.h"
 #include "gateway/session_check.h"
 
 /* How long a graceful stop waits for clients to take their close frames. */
@@ -61,10 +62,9 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
         }
         s->fd_limit = rl.rlim_cur > (rlim_t)INT32_MAX ? INT32_MAX : (int)rl.rlim_cur;
     }
-    /* The idle policy pings quiet clients every heartbeat and drops those that stay silent
-     * for two more, so phones that vanished on a bad network do not hold resources. */
-    s->idle_policy.secs_since_valid_ping = (uint16_t)cfg->heartbeat_s;
-    s->idle_policy.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_s * 3);
+    /* Keep-alive is heartbeat.c's: a policy with no hang-up time turns lws's own validity
+     * timers off (their cost grows with the number of connections). */
+    memset(&s->idle_policy, 0, sizeof s->idle_policy);
 
     protocols[0] = (struct lws_protocols){
         .name = "http",
@@ -133,6 +133,7 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
     s->loop_tick.data = s;
     uv_check_start(&s->loop_tick, count_iteration);
     session_check_start(s);
+    heartbeat_start(s);
     log_event(LOG_INFO, "server", "listening", "url=%s://%s:%d/v1/ws max_fds=%d",
               cfg->tls_cert ? "wss" : "ws", cfg->listen_host, cfg->listen_port, s->fd_limit);
     return s;
@@ -177,6 +178,7 @@ void server_shutdown(struct server *s, void (*done)(void *arg), void *arg)
     s->draining = true;
     uv_close((uv_handle_t *)&s->loop_tick, NULL);
     session_check_stop(s);
+    heartbeat_stop(s);
     ws_close_all(s);
     s->drain_deadline_ms = op_now_ms() + DRAIN_MS;
     uv_timer_init(s->loop, &s->drain_timer);

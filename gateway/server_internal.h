@@ -13,6 +13,9 @@
 
 struct ws_session;
 
+/* Most bytes of queued frames written with one send (see ws.c, on_writable). */
+#define WS_WRITE_BATCH_BYTES (64 * 1024)
+
 struct server {
     uv_loop_t *loop;
     const struct config *cfg;
@@ -29,6 +32,11 @@ struct server {
     uint64_t loop_gen;
     uv_timer_t drain_timer;
     uint64_t drain_deadline_ms;
+    uv_timer_t heartbeat_timer;  /* see heartbeat.c */
+    struct ws_session *heartbeat_cursor; /* next session the sweep visits */
+    bool heartbeat_started;
+    /* frames of one batched write, after LWS_PRE bytes of headroom (see ws.c) */
+    unsigned char write_batch[LWS_PRE + WS_WRITE_BATCH_BYTES];
     uv_timer_t session_timer;    /* see session_check.c */
     bool session_check_busy;
     bool session_timer_started;
@@ -52,6 +60,11 @@ struct ws_session {
     uint64_t garbage_window_ms;
     int garbage_count;
     uint64_t direct_gen;  /* loop iteration of the last direct write */
+    /* keep-alive (heartbeat.c) */
+    uint64_t last_rx_ms;  /* loop time of the last message or pong */
+    bool ping_due;        /* write a ping at the next writable callback */
+    bool ping_sent;       /* a ping is out and nothing has come back since */
+    bool heartbeat_dead;  /* being dropped for silence */
     /* set when the connection should close once the writable callback comes */
     int close_code;
     const char *close_reason;

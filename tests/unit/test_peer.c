@@ -12,6 +12,7 @@
 #include "core/peer.h"
 
 struct fake_tx {
+    bool backlogged;
     int wakes;
     int closes;
     int close_code;
@@ -32,6 +33,16 @@ static void fake_close(void *ctx, int code, const char *reason)
 }
 
 static const struct peer_transport fake_transport = { .wake = fake_wake, .close = fake_close };
+
+/* A transport that says whether the connection is backed up (fake_tx.backlogged). */
+static bool fake_backlogged(void *ctx)
+{
+    return ((struct fake_tx *)ctx)->backlogged;
+}
+
+static const struct peer_transport fake_transport_bl = {
+    .wake = fake_wake, .close = fake_close, .backlogged = fake_backlogged,
+};
 
 /* A message whose payload is one byte, tag, so that order can be checked. */
 static struct msgbuf *msg(unsigned char tag)
@@ -347,6 +358,101 @@ static void test_unref_frees_queued_messages_only_at_last_reference(void **state
     peer_unref(NULL);
 }
 
+/* A client that keeps up gets every position, even while the server has several queued for
+ * it (the server, not the client, is behind). */
+static void test_latest_keeps_every_message_while_not_backlogged(void **state)
+{
+    (void)state;
+    struct fake_tx tx = { 0 };
+    struct peer *p = peer_new(1, &fake_transport_bl, &tx, 16);
+    struct msgbuf *a = msg(1), *b = msg(2), *c = msg(3);
+    assert_int_equal(peer_send_latest(p, a, 7), 0);
+    assert_int_equal(peer_send_latest(p, b, 7), 0);
+    assert_int_equal(peer_send_latest(p, c, 7), 0);
+    assert_int_equal(p->len, 3);
+    assert_int_equal(p->coalesced, 0);
+    pop_expect(p, 1);
+    pop_expect(p, 2);
+    pop_expect(p, 3);
+    msgbuf_unref(a);
+    msgbuf_unref(b);
+    msgbuf_unref(c);
+    peer_unref(p);
+}
+
+/* Backed up: a newer message with the same key replaces the waiting one in its place; other
+ * keys and plain messages keep theirs, and the bytes follow. */
+static void test_latest_replaces_same_key_in_place_when_backlogged(void **state)
+{
+    (void)state;
+    struct fake_tx tx = { .backlogged = true };
+    struct peer *p = peer_new(1, &fake_transport_bl, &tx, 16);
+    struct msgbuf *pos1 = msg(1), *other = msg(2), *reply = msg(3), *pos2 = msgbuf_new(4);
+    msgbuf_append(pos2, "\x04xyz", 4);
+    assert_int_equal(peer_send_latest(p, pos1, 7), 0);
+    assert_int_equal(peer_send_latest(p, other, 8), 0);
+    assert_int_equal(peer_send(p, reply), 0);
+    assert_int_equal(peer_send_latest(p, pos2, 7), 0);
+    assert_int_equal(p->len, 3);
+    assert_int_equal(p->coalesced, 1);
+    assert_int_equal(p->queued_bytes, 4 + 1 + 1);
+    assert_int_equal(pos1->refs, 1); /* the queue let go of it */
+    struct msgbuf *m = peer_pop(p);
+    assert_ptr_equal(m, pos2);
+    msgbuf_unref(m);
+    pop_expect(p, 2);
+    pop_expect(p, 3);
+    /* Backed up or not, a key with nothing waiting is queued. */
+    assert_int_equal(peer_send_latest(p, pos1, 7), 0);
+    assert_int_equal(p->len, 1);
+    msgbuf_unref(pos1);
+    msgbuf_unref(other);
+    msgbuf_unref(reply);
+    msgbuf_unref(pos2);
+    peer_unref(p);
+}
+
+/* A burst the client cannot take at once: past half the queue, positions replace each other
+ * even though the socket is not backed up, and the queue never fills. */
+static void test_latest_replaces_past_half_the_queue(void **state)
+{
+    (void)state;
+    struct fake_tx tx = { 0 };
+    struct peer *p = peer_new(1, &fake_transport_bl, &tx, 8);
+    struct msgbuf *m[10];
+    for (int i = 0; i < 10; i++) {
+        m[i] = msg((unsigned char)i);
+        assert_int_equal(peer_send_latest(p, m[i], 7), 0);
+    }
+    assert_int_equal(p->len, 4);
+    assert_int_equal(p->coalesced, 6);
+    assert_int_equal(tx.closes, 0);
+    pop_expect(p, 0);
+    pop_expect(p, 1);
+    pop_expect(p, 2);
+    pop_expect(p, 9);
+    for (int i = 0; i < 10; i++) {
+        msgbuf_unref(m[i]);
+    }
+    peer_unref(p);
+}
+
+/* Without the hook, latest-wins messages always replace a waiting one with the same key. */
+static void test_latest_without_backlog_hook_always_replaces(void **state)
+{
+    (void)state;
+    struct fake_tx tx = { 0 };
+    struct peer *p = peer_new(1, &fake_transport, &tx, 16);
+    struct msgbuf *a = msg(1), *b = msg(2);
+    assert_int_equal(peer_send_latest(p, a, 7), 0);
+    assert_int_equal(peer_send_latest(p, b, 7), 0);
+    assert_int_equal(p->len, 1);
+    pop_expect(p, 2);
+    msgbuf_unref(a);
+    msgbuf_unref(b);
+    peer_unref(p);
+}
+
 static void test_peer_without_transport_queues_and_closes_silently(void **state)
 {
     (void)state;
@@ -486,6 +592,10 @@ int main(void)
         cmocka_unit_test(test_unref_of_a_closed_peer_frees_what_it_still_queued),
         cmocka_unit_test(test_detach_drops_queue_and_transport),
         cmocka_unit_test(test_unref_frees_queued_messages_only_at_last_reference),
+        cmocka_unit_test(test_latest_keeps_every_message_while_not_backlogged),
+        cmocka_unit_test(test_latest_replaces_same_key_in_place_when_backlogged),
+        cmocka_unit_test(test_latest_replaces_past_half_the_queue),
+        cmocka_unit_test(test_latest_without_backlog_hook_always_replaces),
         cmocka_unit_test(test_peer_without_transport_queues_and_closes_silently),
         cmocka_unit_test(test_queued_bytes_follow_message_sizes),
         cmocka_unit_test(test_error_budget_allows_burst_of_5_then_refuses),
