@@ -91,9 +91,6 @@ static int enqueue(struct peer *p, struct msgbuf *m, uint64_t key)
         peer_close(p, PEER_CLOSE_POLICY, "too slow");
         return PEER_E_FULL;
     }
-    if (p->len == 0 && p->tx && p->tx->try_write && p->tx->try_write(p->tx_ctx, m)) {
-        return 0;
-    }
     /* The ring starts small and grows: most connections never have more than one or two
      * messages in flight, and idle ones should cost little memory. */
     if (p->len == p->cap) {

@@ -11,10 +11,9 @@
 
 /* How a peer reaches its socket. */
 struct peer_transport {
-    void (*wake)(void *ctx);                               /* ask for a writable callback */
-    /* Optional: write m now if the socket can take it without waiting (nothing queued, nothing
-     * buffered); true when written. Saves the writable round trip on the fan-out path. */
-    bool (*try_write)(void *ctx, struct msgbuf *m);
+    /* The queue went from empty to non-empty: write it soon. The gateway writes every such
+     * queue once at the end of the loop iteration, all its messages in one send. */
+    void (*wake)(void *ctx);
     void (*close)(void *ctx, int code, const char *reason);/* close with a WebSocket code */
     /* Optional: true while the connection is backed up (bytes the socket refused are still
      * waiting). Only then do "latest wins" messages replace each other; without this hook they

@@ -37,10 +37,14 @@ static void lws_log(int level, const char *line)
 
 static struct lws_protocols protocols[3];
 
-static void count_iteration(uv_check_t *h)
+static void flush_after_io(uv_check_t *h)
 {
-    struct server *s = h->data;
-    s->loop_gen++;
+    ws_flush(h->data);
+}
+
+static void flush_before_wait(uv_prepare_t *h)
+{
+    ws_flush(h->data);
 }
 
 struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_env *env,
@@ -129,9 +133,12 @@ struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_e
         s->draining = true;
         return s;
     }
-    uv_check_init(loop, &s->loop_tick);
-    s->loop_tick.data = s;
-    uv_check_start(&s->loop_tick, count_iteration);
+    uv_check_init(loop, &s->flush_after_io);
+    s->flush_after_io.data = s;
+    uv_check_start(&s->flush_after_io, flush_after_io);
+    uv_prepare_init(loop, &s->flush_before_wait);
+    s->flush_before_wait.data = s;
+    uv_prepare_start(&s->flush_before_wait, flush_before_wait);
     session_check_start(s);
     heartbeat_start(s);
     log_event(LOG_INFO, "server", "listening", "url=%s://%s:%d/v1/ws max_fds=%d",
@@ -160,6 +167,9 @@ static void drain_tick(uv_timer_t *t)
     /* First destroy: closes the listener and every remaining connection; lws's uv handles
      * close asynchronously, after which server_free makes the second call. */
     lws_context_destroy(s->lws);
+    /* Writes went on while clients took their close frames; nothing is left to write now. */
+    uv_close((uv_handle_t *)&s->flush_after_io, NULL);
+    uv_close((uv_handle_t *)&s->flush_before_wait, NULL);
     uv_close((uv_handle_t *)t, drain_closed);
 }
 
@@ -176,7 +186,6 @@ void server_shutdown(struct server *s, void (*done)(void *arg), void *arg)
         return;
     }
     s->draining = true;
-    uv_close((uv_handle_t *)&s->loop_tick, NULL);
     session_check_stop(s);
     heartbeat_stop(s);
     ws_close_all(s);

@@ -28,8 +28,11 @@ struct server {
     int fd_limit;                /* RLIMIT_NOFILE when the server started */
     struct ws_session *sessions; /* every open WebSocket, for shutdown */
     bool draining;
-    uv_check_t loop_tick;        /* counts loop iterations (see ws.c, direct writes) */
-    uint64_t loop_gen;
+    /* Connections with messages queued in this loop iteration, written by ws_flush when the
+     * iteration's callbacks are done (uv_check after I/O, uv_prepare before the next wait). */
+    struct ws_session *flush_head;
+    uv_check_t flush_after_io;
+    uv_prepare_t flush_before_wait;
     uv_timer_t drain_timer;
     uint64_t drain_deadline_ms;
     uv_timer_t heartbeat_timer;  /* see heartbeat.c */
@@ -59,7 +62,8 @@ struct ws_session {
     /* malformed-frame budget: count within the current window */
     uint64_t garbage_window_ms;
     int garbage_count;
-    uint64_t direct_gen;  /* loop iteration of the last direct write */
+    struct ws_session *flush_prev, *flush_next; /* in the server's flush list */
+    bool in_flush_list;
     /* keep-alive (heartbeat.c) */
     uint64_t last_rx_ms;  /* loop time of the last message or pong */
     bool ping_due;        /* write a ping at the next writable callback */
@@ -75,6 +79,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
                 size_t len);
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
+
+/* Writes the queues of the connections woken in this loop iteration (see flush_head). */
+void ws_flush(struct server *srv);
 
 /* Closes every WebSocket with 1001 (used by server_shutdown). */
 void ws_close_all(struct server *srv);

@@ -25,10 +25,44 @@ size_t ws_session_size(void)
     return sizeof(struct ws_session);
 }
 
+static void flush_list_add(struct server *srv, struct ws_session *s)
+{
+    if (s->in_flush_list) {
+        return;
+    }
+    s->in_flush_list = true;
+    s->flush_prev = NULL;
+    s->flush_next = srv->flush_head;
+    if (srv->flush_head) {
+        srv->flush_head->flush_prev = s;
+    }
+    srv->flush_head = s;
+}
+
+static void flush_list_remove(struct server *srv, struct ws_session *s)
+{
+    if (!s->in_flush_list) {
+        return;
+    }
+    s->in_flush_list = false;
+    if (s->flush_prev) {
+        s->flush_prev->flush_next = s->flush_next;
+    } else {
+        srv->flush_head = s->flush_next;
+    }
+    if (s->flush_next) {
+        s->flush_next->flush_prev = s->flush_prev;
+    }
+    s->flush_prev = s->flush_next = NULL;
+}
+
+/* Messages are waiting: they are written when this loop iteration's callbacks are done
+ * (ws_flush), so that everything a connection is sent in one iteration (a burst of positions,
+ * a reply and an event) leaves in one send. */
 static void transport_wake(void *ctx)
 {
     struct ws_session *s = ctx;
-    lws_callback_on_writable(s->wsi);
+    flush_list_add(s->srv, s);
 }
 
 static void transport_close(void *ctx, int code, const char *reason)
@@ -44,27 +78,6 @@ static void transport_close(void *ctx, int code, const char *reason)
     lws_callback_on_writable(s->wsi);
 }
 
-/* Writes a message at once when the connection has nothing queued or buffered, instead of
- * asking for a writable callback: on the fan-out path that saves two epoll_ctl calls and a
- * loop pass per recipient. lws refuses two writes to one connection without servicing it in
- * between, so at most one direct write per connection per loop iteration; anything more
- * takes the queue. */
-static bool transport_try_write(void *ctx, struct msgbuf *m)
-{
-    struct ws_session *s = ctx;
-    struct server *srv = s->srv;
-    if (s->close_code || s->direct_gen == srv->loop_gen || lws_partial_buffered(s->wsi)) {
-        return false;
-    }
-    s->direct_gen = srv->loop_gen;
-    if (lws_write(s->wsi, msgbuf_data(m), m->len, LWS_WRITE_BINARY) < 0) {
-        return false;
-    }
-    srv->env->metrics->frames_out++;
-    srv->env->metrics->bytes_out += m->len;
-    return true;
-}
-
 /* Backed up: lws holds bytes the kernel would not take, so the client is not keeping up. */
 static bool transport_backlogged(void *ctx)
 {
@@ -74,7 +87,6 @@ static bool transport_backlogged(void *ctx)
 
 static const struct peer_transport transport = {
     .wake = transport_wake,
-    .try_write = transport_try_write,
     .close = transport_close,
     .backlogged = transport_backlogged,
 };
@@ -92,6 +104,7 @@ static void list_add(struct server *srv, struct ws_session *s)
 static void list_remove(struct server *srv, struct ws_session *s)
 {
     heartbeat_forget(srv, s);
+    flush_list_remove(srv, s);
     if (s->prev) {
         s->prev->next = s->next;
     } else if (srv->sessions == s) {
@@ -313,34 +326,60 @@ static int write_batch(struct ws_session *s)
     return lws_write(s->wsi, start, (size_t)(at - start), LWS_WRITE_RAW);
 }
 
-/* lws allows one write per writable callback. A lone queued message is written straight from
- * its shared buffer (lws frames it in the headroom); several, or a due ping, go out framed
- * together in one send, so a client that fell behind costs one system call per callback, not
- * one per message. Once the queue is empty, carries out a pending close. */
-static int on_writable(struct ws_session *s)
+/* Writes what is queued: a lone message straight from its shared buffer (lws frames it in
+ * the headroom); several, or a due ping, framed together into one send, so a connection costs
+ * one system call per loop iteration however many messages it was sent. Returns lws_write's
+ * result, or 0 when there was nothing to write. */
+static int write_queued(struct ws_session *s)
 {
     const struct msgbuf *head = peer_peek(s->peer);
     if (!head && !s->ping_due) {
+        return 0;
+    }
+    if (s->ping_due || (s->peer->len > 1 &&
+                        head->len + WS_MAX_FRAME_HEADER <= WS_WRITE_BATCH_BYTES)) {
+        return write_batch(s);
+    }
+    struct msgbuf *m = peer_pop(s->peer);
+    int n = lws_write(s->wsi, msgbuf_data(m), m->len, LWS_WRITE_BINARY);
+    struct metrics *metrics = s->srv->env->metrics;
+    metrics->frames_out++;
+    metrics->bytes_out += m->len;
+    /* lws copies whatever it could not send, so the shared message can go now. */
+    msgbuf_unref(m);
+    return n;
+}
+
+void ws_flush(struct server *srv)
+{
+    struct ws_session *s;
+    while ((s = srv->flush_head) != NULL) {
+        flush_list_remove(srv, s);
+        if (s->close_code || lws_partial_buffered(s->wsi)) {
+            /* Closing, or the socket is full: the writable callback takes it from here. */
+            lws_callback_on_writable(s->wsi);
+            continue;
+        }
+        if (write_queued(s) < 0 || s->peer->len) {
+            /* A failed write closes the connection from its writable callback; a queue
+             * larger than one batch goes on there too. */
+            lws_callback_on_writable(s->wsi);
+        }
+    }
+}
+
+/* The socket can take more (lws has flushed what it held). Once the queue is empty, carries
+ * out a pending close. */
+static int on_writable(struct ws_session *s)
+{
+    if (!peer_peek(s->peer) && !s->ping_due) {
         if (s->close_code) {
             write_close_frame(s->wsi, s->close_code, s->close_reason);
             return -1;
         }
         return 0;
     }
-    int n;
-    if (!s->ping_due && (s->peer->len == 1 ||
-                         head->len + WS_MAX_FRAME_HEADER > WS_WRITE_BATCH_BYTES)) {
-        struct msgbuf *m = peer_pop(s->peer);
-        n = lws_write(s->wsi, msgbuf_data(m), m->len, LWS_WRITE_BINARY);
-        struct metrics *metrics = s->srv->env->metrics;
-        metrics->frames_out++;
-        metrics->bytes_out += m->len;
-        /* lws copies whatever it could not send, so the shared message can go now. */
-        msgbuf_unref(m);
-    } else {
-        n = write_batch(s);
-    }
-    if (n < 0) {
+    if (write_queued(s) < 0) {
         return -1;
     }
     if (s->peer->len || s->close_code) {
@@ -370,8 +409,6 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         s->srv = srv;
         s->wsi = wsi;
         s->peer = peer_new(++srv->next_conn_id, &transport, s, srv->cfg->send_queue_max);
-        /* No direct write while lws is still setting the connection up. */
-        s->direct_gen = srv->loop_gen;
         heartbeat_seen(s);
         lws_get_peer_simple(wsi, s->peer->addr, sizeof s->peer->addr);
         list_add(srv, s);
