@@ -208,5 +208,6 @@ void server_free(struct server *s)
     if (s->lws) {
         lws_context_destroy(s->lws);
     }
+    free(s->session_check_ids); /* a check round cut short by the stop */
     free(s);
 }

@@ -42,6 +42,8 @@ struct server {
     unsigned char write_batch[LWS_PRE + WS_WRITE_BATCH_BYTES];
     uv_timer_t session_timer;    /* see session_check.c */
     bool session_check_busy;
+    int64_t *session_check_ids;  /* the round's session ids, checked in batches */
+    size_t session_check_n, session_check_done;
     bool session_timer_started;
     void (*drain_done)(void *arg);
     void *drain_arg;
