@@ -32,7 +32,8 @@ static const struct var_doc var_docs[] = {
     { "CLASSMENT_TLS_KEY", "(unset)", "PEM private key for CLASSMENT_TLS_CERT" },
     { "CLASSMENT_SQL_DIR", CLASSMENT_SRC_ROOT "/sql", "folder of numbered migrations" },
     { "CLASSMENT_WEB_ROOT", CLASSMENT_SRC_ROOT "/web", "folder of static web pages" },
-    { "CLASSMENT_HEARTBEAT_S", "30", "seconds between WebSocket pings to idle clients (5-3600)" },
+    { "CLASSMENT_HEARTBEAT_S", "30", "seconds of silence before a WebSocket ping; three "
+                                     "silent periods close the connection (5-3600)" },
     { "CLASSMENT_MAX_MESSAGE", "65536", "largest accepted message in bytes (1024-16777216)" },
     { "CLASSMENT_SEND_QUEUE", "256", "messages queued per connection before it counts as "
                                      "too slow (8-65536)" },
