@@ -600,15 +600,93 @@ static int op_route_delete(struct op_ctx *op)
 
 /* --- route.assign --- */
 
+/* Statements run before the move is made without naming the route the student left. */
+#define ASSIGN_ATTEMPTS 3
+
+/* What route.assign carries to its callback: the parameters, to run the statement again. */
+struct route_assign {
+    struct op_ctx *op;
+    int attempt; /* 0-based */
+    bool has_stop;
+    char route[24], student[24], stop[24], school[24];
+};
+
+/* A student rides at most one route: route_assignments has one row per student (its key is
+ * student_id, sql/0005), and assigning is one upsert on it, so concurrent calls for the same
+ * student queue on that row and the last to commit wins; assigning again to the same route
+ * changes (or clears) the stop. Statement by statement, in READ COMMITTED:
+ *   r, s   the route and the student in the caller's school ($4); s is locked FOR SHARE, so a
+ *          student.delete that committed meanwhile is seen (the lock wait returns the newest
+ *          version) and no route is given to a student who has left;
+ *   ok     one row when the assignment is allowed (active student, stop on the route);
+ *   prev   the student's current assignment, locked FOR UPDATE: a concurrent move of that
+ *          row is waited for and its result read, and no other call can move the student
+ *          until this one commits. It must run before the upsert (the upsert's
+ *          `count(*) >= 0` sees to that): FOR UPDATE skips a row this statement changed;
+ *   up     the upsert. A row inserted by a transaction that committed after this statement's
+ *          snapshot is invisible to prev but still hit by ON CONFLICT; then the DO UPDATE's
+ *          WHERE declines the move (prev is empty) and the statement reports `raced`, to be
+ *          run again with a new snapshot. The last attempt ($5) moves the student anyway. */
+#define ROUTE_ASSIGN_SQL                                                                     \
+    "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $4),"                    \
+    " s AS (SELECT id, active FROM students WHERE id = $2 AND school_id = $4 FOR SHARE),"    \
+    " ok AS (SELECT r.id AS route_id, s.id AS student_id FROM r, s"                          \
+    "        WHERE s.active AND ($3::bigint IS NULL OR EXISTS"                               \
+    "        (SELECT 1 FROM route_stops WHERE id = $3 AND route_id = r.id))),"               \
+    " prev AS (SELECT route_id FROM route_assignments"                                       \
+    "          WHERE student_id = $2 AND school_id = $4 AND EXISTS (SELECT 1 FROM ok)"       \
+    "          FOR UPDATE),"                                                                 \
+    " up AS (INSERT INTO route_assignments AS ra"                                            \
+    "        (route_id, student_id, stop_id, school_id)"                                     \
+    "        SELECT route_id, student_id, $3::bigint, $4 FROM ok"                            \
+    "        WHERE (SELECT count(*) FROM prev) >= 0"                                         \
+    "        ON CONFLICT (student_id) DO UPDATE"                                             \
+    "        SET route_id = EXCLUDED.route_id, stop_id = EXCLUDED.stop_id,"                  \
+    "            created_at = CASE WHEN ra.route_id = EXCLUDED.route_id THEN ra.created_at"  \
+    "                         ELSE EXCLUDED.created_at END"                                  \
+    "        WHERE $5::boolean OR EXISTS (SELECT 1 FROM prev) RETURNING route_id)"           \
+    " SELECT EXISTS (SELECT 1 FROM r), (SELECT active FROM s), EXISTS (SELECT 1 FROM up),"   \
+    " (SELECT array_agg(route_id) FROM prev WHERE route_id <> $1)::text,"                    \
+    " (SELECT array_agg(user_id) FROM guardians WHERE student_id = $2"                       \
+    "  AND school_id = $4)::text, $1::bigint, $2::bigint,"                                   \
+    " EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM up)"
+
+static void on_route_assigned(void *arg, int status, const PGresult *res);
+
+static int assign_query(struct route_assign *q)
+{
+    bool last = q->attempt + 1 >= ASSIGN_ATTEMPTS;
+    const char *params[] = { q->route, q->student, q->has_stop ? q->stop : NULL, q->school,
+                             last ? "true" : "false" };
+    return op_query(q->op, ROUTE_ASSIGN_SQL, 5, params, on_route_assigned, q);
+}
+
 static void on_route_assigned(void *arg, int status, const PGresult *res)
 {
-    struct op_ctx *op = arg;
+    struct route_assign *q = arg;
+    struct op_ctx *op = q->op;
     if (status != DBPOOL_OK) {
         op_fail_db(op, status, res);
+        free(q);
         return;
     }
     /* One row: route found, student active (NULL: not found), assigned, routes the student
-     * left, the student's guardians, the route and the student. */
+     * left, the student's guardians, the route, the student, raced (see ROUTE_ASSIGN_SQL).
+     * Once assigned (and committed: the callback runs after the statement), the student is on
+     * this route alone. `left` is the route they were on just before, read under the row
+     * lock; it is only missing after a last attempt that still raced, and then that route's
+     * live trips keep the student among their riders until they reload (the guardians'
+     * subscriptions are checked against the database all the same). The guardians are those
+     * of the statement's snapshot: one linked while it ran may be missed. */
+    if (dbval_get_bool(res, 0, 7) && q->attempt + 1 < ASSIGN_ATTEMPTS) {
+        q->attempt++;
+        if (assign_query(q) != 0) {
+            op_fail(op, OP_E_UNAVAILABLE, UNAVAILABLE, NULL);
+            free(q);
+        }
+        return;
+    }
+    free(q);
     if (!dbval_get_bool(res, 0, 0)) {
         op_fail(op, OP_E_NOT_FOUND, "no such route", "route");
         return;
@@ -649,31 +727,18 @@ static int op_route_assign(struct op_ctx *op)
         (r = op_arg_id_opt(op, "stop", &stop, &has_stop)) != 0) {
         return r;
     }
-    char route_s[24], student_s[24], stop_s[24], school[24];
-    const char *params[] = { dbval_i64(route, route_s), dbval_i64(student, student_s),
-                             has_stop ? dbval_i64(stop, stop_s) : NULL,
-                             dbval_i64(op->caller.school_id, school) };
-    /* A student rides one route: assigning moves them off any other in the same statement,
-     * and assigning again to the same route changes the stop. */
-    return op_query(op,
-                    "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $4),"
-                    " s AS (SELECT id, active FROM students WHERE id = $2 AND school_id = $4),"
-                    " ok AS (SELECT r.id AS route_id, s.id AS student_id FROM r, s"
-                    "        WHERE s.active AND ($3::bigint IS NULL OR EXISTS"
-                    "        (SELECT 1 FROM route_stops WHERE id = $3 AND route_id = r.id))),"
-                    " old AS (DELETE FROM route_assignments ra USING ok"
-                    "         WHERE ra.student_id = ok.student_id"
-                    "         AND ra.route_id <> ok.route_id RETURNING ra.route_id),"
-                    " ins AS (INSERT INTO route_assignments"
-                    "         (route_id, student_id, stop_id, school_id)"
-                    "         SELECT route_id, student_id, $3::bigint, $4 FROM ok"
-                    "         ON CONFLICT (route_id, student_id)"
-                    "         DO UPDATE SET stop_id = EXCLUDED.stop_id RETURNING route_id)"
-                    " SELECT EXISTS (SELECT 1 FROM r), (SELECT active FROM s),"
-                    " EXISTS (SELECT 1 FROM ins), (SELECT array_agg(route_id) FROM old)::text,"
-                    " (SELECT array_agg(user_id) FROM guardians WHERE student_id = $2"
-                    "  AND school_id = $4)::text, $1::bigint, $2::bigint",
-                    4, params, on_route_assigned, op);
+    struct route_assign *q = xcalloc(1, sizeof *q);
+    q->op = op;
+    q->has_stop = has_stop;
+    dbval_i64(route, q->route);
+    dbval_i64(student, q->student);
+    dbval_i64(stop, q->stop);
+    dbval_i64(op->caller.school_id, q->school);
+    int err = assign_query(q);
+    if (err) {
+        free(q);
+    }
+    return err;
 }
 
 /* --- route.unassign --- */

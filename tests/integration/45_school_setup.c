@@ -38,7 +38,7 @@ struct fx {
     int passed;
 };
 
-#define N_TESTS 10
+#define N_TESTS 11
 
 static int64_t create_user(struct wsclient *admin, const char *role, const char *name,
                            unsigned n, char *phone_out)
@@ -884,6 +884,87 @@ static void test_route_assign_unassign(void **state)
     f->passed++;
 }
 
+/* True when route.get of route lists student s among its riders. */
+static bool rides(struct wsclient *c, int64_t route, int64_t s)
+{
+    struct tmsg *m = CALL_OK(c, "route.get", "{id: %D}", route);
+    bool found = false;
+    for (long i = 0; i < len_of(data(m), "students"); i++) {
+        found = found || int_is(item(data(m), "students", (uint32_t)i), "id", s);
+    }
+    tmsg_free(m);
+    return found;
+}
+
+/* Many route.assign of one student to two routes in turn, sent without waiting: the server
+ * runs them at once on its database connections. Each is one upsert on the student's single
+ * row, so every call succeeds and the student ends on exactly one route, with a stop of that
+ * route. (Before, two moves working from the same snapshot could both insert and leave the
+ * student on both routes.) Each round starts from a student on no route, so the first calls
+ * also race to insert the row. */
+static void test_route_assign_concurrent_moves(void **state)
+{
+    enum { ROUNDS = 4, CALLS = 40 };
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t stops1[2], stops2[2];
+    int64_t r1 = new_route(a, "Tug 1", 2, stops1);
+    int64_t r2 = new_route(a, "Tug 2", 2, stops2);
+    for (int round = 0; round < ROUNDS; round++) {
+        int64_t s = new_student(a, "Tugged");
+        uint64_t ids[CALLS];
+        for (int i = 0; i < CALLS; i++) {
+            ids[i] = tauth_next_id();
+            int64_t route = i % 2 ? r2 : r1;
+            int64_t stop = (i % 2 ? stops2 : stops1)[(i / 2) % 2];
+            assert_int_equal(tclient_send(a,
+                                          "{id: %U, op: route.assign,"
+                                          " args: {route: %D, student: %D, stop: %D}}",
+                                          ids[i], route, s, stop),
+                             0);
+        }
+        /* Replies come in any order. */
+        bool answered[CALLS] = { false };
+        for (int n = 0; n < CALLS;) {
+            struct tmsg *m = tclient_recv(a, 10000);
+            assert_non_null(m);
+            uint64_t id;
+            int i = 0;
+            if (tmsg_uint(m, "id", &id)) {
+                while (i < CALLS && ids[i] != id) {
+                    i++;
+                }
+            } else {
+                i = CALLS; /* an event */
+            }
+            if (i < CALLS) {
+                assert_msg(!answered[i] && tmsg_is_success(m, id), m);
+                answered[i] = true;
+                n++;
+            }
+            tmsg_free(m);
+        }
+        char s_id[24];
+        snprintf(s_id, sizeof s_id, "%" PRId64, s);
+        assert_int_equal(tauth_sql_int(f->h,
+                                       "SELECT count(*) FROM route_assignments ra"
+                                       " JOIN route_stops st ON st.id = ra.stop_id"
+                                       " AND st.route_id = ra.route_id"
+                                       " WHERE ra.student_id = $1",
+                                       s_id, NULL),
+                         1);
+        bool on1 = rides(a, r1, s), on2 = rides(a, r2, s);
+        if (on1 == on2) {
+            fail_msg("round %d: student %" PRId64 " is on %s", round, s,
+                     on1 ? "both routes" : "neither route");
+        }
+        struct tmsg *m = CALL_OK(a, "student.get", "{id: %D}", s);
+        assert_msg(int_is(data(m), "route.id", on1 ? r1 : r2), m);
+        tmsg_free(m);
+    }
+    f->passed++;
+}
+
 static void test_route_update_delete(void **state)
 {
     struct fx *f = *state;
@@ -1267,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_route_create_get_list),
         cmocka_unit_test(test_route_create_refuses_malformed_arguments),
         cmocka_unit_test(test_route_assign_unassign),
+        cmocka_unit_test(test_route_assign_concurrent_moves),
         cmocka_unit_test(test_route_update_delete),
         cmocka_unit_test(test_bus_ops),
         cmocka_unit_test(test_changes_end_live_subscriptions_at_once),
