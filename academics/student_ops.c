@@ -477,6 +477,33 @@ static int op_student_update(struct op_ctx *op)
 
 /* --- student.delete --- */
 
+static void on_left_swept(void *arg, int status, const PGresult *res)
+{
+    (void)arg;
+    (void)res;
+    if (status != DBPOOL_OK) {
+        log_event(LOG_WARN, "student", "sweep of a deleted student's routes failed",
+                  "status=%d", status);
+    }
+}
+
+/* A route.assign that committed while the delete statement waited for the student's row was
+ * invisible to that statement's snapshot: a second statement, with a new snapshot, removes
+ * whatever assignment of the (now inactive) student is left. Until it has run, the rider
+ * queries (policy, tracker) skip inactive students anyway, and the guardians' subscriptions
+ * are re-checked by on_student_deleted. */
+static void sweep_left_student(struct op_ctx *op, int64_t student)
+{
+    char id_s[24], school[24];
+    const char *params[] = { dbval_i64(student, id_s), dbval_i64(op->caller.school_id, school) };
+    /* Unavailable: nothing is queued; the next delete or assign of the student tidies up. */
+    dbpool_query(op->env->db,
+                 "DELETE FROM route_assignments ra USING students s"
+                 " WHERE ra.student_id = $1 AND s.id = ra.student_id AND s.school_id = $2"
+                 " AND NOT s.active",
+                 2, params, on_left_swept, NULL);
+}
+
 static void on_student_deleted(void *arg, int status, const PGresult *res)
 {
     struct op_ctx *op = arg;
@@ -498,6 +525,7 @@ static void on_student_deleted(void *arg, int status, const PGresult *res)
     }
     struct tracker *tracker = op->env->tracker;
     int64_t school = op->caller.school_id;
+    sweep_left_student(op, id);
     audit_op(op, "student", id, "ok");
     op_reply_empty(op);
     for (int i = 0; tracker && i < rows; i++) {

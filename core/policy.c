@@ -34,6 +34,7 @@ static const char *const questions[POLICY__COUNT] = {
     [POLICY_FOLLOWS_TRIP] =
         "SELECT true, $4::text = 'admin' OR ($4::text = 'parent' AND EXISTS ("
         "   SELECT 1 FROM route_assignments a JOIN guardians g ON g.student_id = a.student_id"
+        "   JOIN students st ON st.id = a.student_id AND st.active"
         "   WHERE a.route_id = t.route_id AND g.user_id = $3))"
         " FROM trips t WHERE t.id = $1 AND t.school_id = $2",
     [POLICY_DRIVES_TRIP] =

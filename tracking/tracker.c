@@ -106,6 +106,7 @@ static const char load_sql[] =
     "  NULL::float8, NULL::float8,"
     "  (SELECT string_agg(DISTINCT g.user_id::text, ',')"
     "   FROM route_assignments a JOIN guardians g ON g.student_id = a.student_id"
+    "   JOIN students st ON st.id = a.student_id AND st.active"
     "   WHERE a.route_id = tr.route_id)"
     " FROM tr"
     " UNION ALL"
@@ -113,6 +114,7 @@ static const char load_sql[] =
     "  ST_Y(s.location::geometry), ST_X(s.location::geometry),"
     "  (SELECT string_agg(DISTINCT g.user_id::text, ',')"
     "   FROM route_assignments a JOIN guardians g ON g.student_id = a.student_id"
+    "   JOIN students st ON st.id = a.student_id AND st.active"
     "   WHERE a.stop_id = s.id)"
     " FROM route_stops s JOIN tr ON s.route_id = tr.route_id";
 
@@ -387,6 +389,7 @@ void tracker_recheck_user(struct tracker *t, int64_t school_id, int64_t user_id)
                          "   AND u.school_id = $2 AND (u.role = 'admin' OR EXISTS ("
                          "     SELECT 1 FROM route_assignments a JOIN guardians g"
                          "       ON g.student_id = a.student_id"
+                         "     JOIN students st ON st.id = a.student_id AND st.active"
                          "     WHERE a.route_id = t.route_id AND g.user_id = $1))",
                          2, params, on_rechecked, rc);
     t->queries++;

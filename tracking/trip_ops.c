@@ -417,7 +417,7 @@ static int op_trip_mine(struct op_ctx *op)
               " FROM trips t JOIN routes r ON r.id = t.route_id"
               " JOIN route_assignments a ON a.route_id = t.route_id"
               " JOIN guardians g ON g.student_id = a.student_id AND g.user_id = $2"
-              " JOIN students s ON s.id = a.student_id"
+              " JOIN students s ON s.id = a.student_id AND s.active"
               " WHERE t.school_id = $1 AND t.status = 'active'"
               " GROUP BY t.id, r.id ORDER BY t.id";
         break;

@@ -259,6 +259,28 @@ static void test_a_trip_is_followed_by_its_riders_parents_and_admins_only(void *
                      POLICY_NOT_FOUND);
 }
 
+/* A student who has left (inactive) rides nothing, even while an assignment row is still there
+ * (student.delete removes it, but a concurrent route.assign can leave one for a moment): their
+ * parent no longer follows the trip. */
+static void test_the_parent_of_a_student_who_left_does_not_follow_the_trip(void **state)
+{
+    (void)state;
+    PGconn *pg = connect_to(db_name);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE students SET active = false WHERE id = %lld",
+             (long long)ids.student_a);
+    PQclear(PQexec(pg, sql));
+    enum policy_answer left =
+        ask(ids.school_a, ids.parent_a, ROLE_PARENT, POLICY_FOLLOWS_TRIP, ids.trip_a);
+    snprintf(sql, sizeof sql, "UPDATE students SET active = true WHERE id = %lld",
+             (long long)ids.student_a);
+    PQclear(PQexec(pg, sql));
+    PQfinish(pg);
+    assert_int_equal(left, POLICY_FORBIDDEN);
+    assert_int_equal(ask(ids.school_a, ids.parent_a, ROLE_PARENT, POLICY_FOLLOWS_TRIP, ids.trip_a),
+                     POLICY_ALLOW);
+}
+
 static void test_a_trip_is_driven_by_its_driver_only(void **state)
 {
     (void)state;
@@ -288,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_records_of_the_callers_school_are_found_and_others_are_not),
         cmocka_unit_test(test_only_a_linked_parent_is_parent_of_a_student),
         cmocka_unit_test(test_a_trip_is_followed_by_its_riders_parents_and_admins_only),
+        cmocka_unit_test(test_the_parent_of_a_student_who_left_does_not_follow_the_trip),
         cmocka_unit_test(test_a_trip_is_driven_by_its_driver_only),
         cmocka_unit_test(test_an_unknown_question_is_refused_without_a_callback),
     };

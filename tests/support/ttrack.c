@@ -449,6 +449,22 @@ size_t ttrack_count(const struct ttrack_client *c, const char *ev)
     return n;
 }
 
+size_t ttrack_take_all(struct ttrack_client *c, const char *ev, struct tmsg ***out)
+{
+    struct tmsg **taken = malloc((c->n_kept ? c->n_kept : 1) * sizeof *taken);
+    size_t n = 0, left = 0;
+    for (size_t i = 0; i < c->n_kept; i++) {
+        if (tmsg_str_is(c->kept[i], "ev", ev)) {
+            taken[n++] = c->kept[i];
+        } else {
+            c->kept[left++] = c->kept[i];
+        }
+    }
+    c->n_kept = left;
+    *out = taken;
+    return n;
+}
+
 const struct tmsg *ttrack_kept(const struct ttrack_client *c, const char *ev, size_t i)
 {
     for (size_t k = 0; k < c->n_kept; k++) {

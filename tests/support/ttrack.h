@@ -79,6 +79,10 @@ bool ttrack_collect(struct ttrack_client *c, int ms);
 bool ttrack_settle(struct ttrack_client *c, int quiet_ms, int max_ms);
 /* How many kept events are named ev (any name when ev is NULL). */
 size_t ttrack_count(const struct ttrack_client *c, const char *ev);
+/* Takes every kept event named ev, in arrival order, in one pass: *out (free it, and each
+ * message) gets them; returns how many. For tens of thousands of events, where taking them one
+ * by one with ttrack_event would cost time in proportion to the square of their number. */
+size_t ttrack_take_all(struct ttrack_client *c, const char *ev, struct tmsg ***out);
 /* Kept events named ev, oldest first: the i-th one (borrowed; NULL past the end). */
 const struct tmsg *ttrack_kept(const struct ttrack_client *c, const char *ev, size_t i);
 /* True when every kept event is named one of allowed (NULL-terminated); prints the others. */
