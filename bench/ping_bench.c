@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench/args.h"
 #include "bench/hist.h"
 #include "bench/procstat.h"
 #include "bench/wsconn.h"
@@ -818,17 +819,6 @@ static int parse_url(const char *url, struct options *o)
     return 0;
 }
 
-static bool parse_number(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= min && v <= max)) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum {
@@ -867,43 +857,43 @@ static int parse_options(int argc, char **argv, struct options *o)
             good = parse_url(optarg, o) == 0;
             break;
         case OPT_PORT:
-            good = parse_number(optarg, 1, 65535, &v);
+            good = bench_parse_number(optarg, 1, 65535, &v);
             o->port = (int)v;
             snprintf(o->host, sizeof o->host, "127.0.0.1");
             snprintf(o->path, sizeof o->path, "/v1/ws");
             break;
         case OPT_CONNS:
-            good = parse_number(optarg, 1, 1000000, &v);
+            good = bench_parse_number(optarg, 1, 1000000, &v);
             o->conns = (int)v;
             break;
         case OPT_RATE:
-            good = parse_number(optarg, 0, 1e8, &o->rate);
+            good = bench_parse_number(optarg, 0, 1e8, &o->rate);
             break;
         case OPT_SECONDS:
-            good = parse_number(optarg, 0.1, 3600, &o->seconds);
+            good = bench_parse_number(optarg, 0.1, 3600, &o->seconds);
             break;
         case OPT_WARMUP:
-            good = parse_number(optarg, 0, 3600, &o->warmup_s);
+            good = bench_parse_number(optarg, 0, 3600, &o->warmup_s);
             break;
         case OPT_DRAIN:
-            good = parse_number(optarg, 0, 600, &o->drain_s);
+            good = bench_parse_number(optarg, 0, 600, &o->drain_s);
             break;
         case OPT_IDLE:
             o->idle = true;
             break;
         case OPT_PID:
-            good = parse_number(optarg, 1, 4194304, &v);
+            good = bench_parse_number(optarg, 1, 4194304, &v);
             o->server_pid = (pid_t)v;
             break;
         case OPT_CTIMEOUT:
-            good = parse_number(optarg, 0.1, 3600, &o->connect_timeout_s);
+            good = bench_parse_number(optarg, 0.1, 3600, &o->connect_timeout_s);
             break;
         case OPT_CPARALLEL:
-            good = parse_number(optarg, 1, 100000, &v);
+            good = bench_parse_number(optarg, 1, 100000, &v);
             o->connect_parallel = (int)v;
             break;
         case OPT_TICK:
-            good = parse_number(optarg, 10, 1000000, &v);
+            good = bench_parse_number(optarg, 10, 1000000, &v);
             o->tick_us = (int)v;
             break;
         case OPT_LABEL:

@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/args.h"
 #include "bench/hist.h"
 #include "bench/procstat.h"
 
@@ -863,28 +864,6 @@ static void usage(FILE *f)
             MIN_PAYLOAD, MAX_PAYLOAD);
 }
 
-static bool parse_number(const char *s, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !(v >= min && v <= max)) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_count(const char *s, double min, double max, size_t *out)
-{
-    double v;
-    if (!parse_number(s, min, max, &v) || v != (double)(size_t)v) {
-        return false;
-    }
-    *out = (size_t)v;
-    return true;
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum {
@@ -912,22 +891,22 @@ static int parse_options(int argc, char **argv, struct options *o)
         bool good = true;
         switch (opt) {
         case OPT_GROUPS:
-            good = parse_count(optarg, 1, 1000000, &o->groups);
+            good = bench_parse_count(optarg, 1, 1000000, &o->groups);
             break;
         case OPT_PARENTS:
-            good = parse_count(optarg, 1, 1000000, &o->parents);
+            good = bench_parse_count(optarg, 1, 1000000, &o->parents);
             break;
         case OPT_RATE:
-            good = parse_number(optarg, 0.001, 100000, &o->rate_hz);
+            good = bench_parse_number(optarg, 0.001, 100000, &o->rate_hz);
             break;
         case OPT_SECONDS:
-            good = parse_number(optarg, 0.1, 86400, &o->seconds);
+            good = bench_parse_number(optarg, 0.1, 86400, &o->seconds);
             break;
         case OPT_WARMUP:
-            good = parse_number(optarg, 0, 86400, &o->warmup_s);
+            good = bench_parse_number(optarg, 0, 86400, &o->warmup_s);
             break;
         case OPT_PAYLOAD:
-            good = parse_count(optarg, MIN_PAYLOAD, MAX_PAYLOAD, &o->payload);
+            good = bench_parse_count(optarg, MIN_PAYLOAD, MAX_PAYLOAD, &o->payload);
             break;
         case OPT_LABEL:
             o->label = optarg;

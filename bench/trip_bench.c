@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <uv.h>
 
+#include "bench/args.h"
 #include "bench/hist.h"
 #include "bench/procstat.h"
 #include "bench/wsconn.h"
@@ -534,19 +535,31 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     int o;
+    double pid = 0;
+    bool good = true;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case 'f': fixture = optarg; break;
         case 'u': url = optarg; break;
-        case 'r': B.rate_hz = atof(optarg); break;
-        case 's': B.seconds = atof(optarg); break;
-        case 'w': B.warmup_s = atof(optarg); break;
-        case 'p': B.server_pid = atoi(optarg); break;
+        case 'r': good = bench_parse_number(optarg, 0.001, 100000, &B.rate_hz); break;
+        case 's': good = bench_parse_number(optarg, 0.1, 86400, &B.seconds); break;
+        case 'w': good = bench_parse_number(optarg, 0, 86400, &B.warmup_s); break;
+        case 'p':
+            good = bench_parse_number(optarg, 1, 4194304, &pid);
+            B.server_pid = (int)pid;
+            break;
         case 'i': B.idle = true; break;
-        case 'n': max_parents = (size_t)atol(optarg); break;
-        case 'c': B.max_parallel = (size_t)atol(optarg); break;
+        case 'n': good = bench_parse_count(optarg, 1, 10000000, &max_parents); break;
+        case 'c': good = bench_parse_count(optarg, 1, 100000, &B.max_parallel); break;
         case 'l': B.label = optarg; break;
         default:
+            good = false;
+            break;
+        }
+        if (!good) {
+            if (o != '?') {
+                fprintf(stderr, "trip_bench: bad value: %s\n", optarg);
+            }
             fprintf(stderr, "usage: trip_bench --fixture FILE --url ws://127.0.0.1:PORT/v1/ws "
                             "[--rate HZ] [--seconds S] [--warmup S] [--server-pid PID] "
                             "[--idle] [--parents N] [--parallel N] [--label NAME]\n");
