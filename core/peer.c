@@ -61,11 +61,13 @@ int peer_send_latest(struct peer *p, struct msgbuf *m, uint64_t key)
         return PEER_E_CLOSED;
     }
     /* Half the queue is the most a burst may take before positions replace each other even
-     * for a client that reads: the other half stays for replies. */
-    bool backlogged = !p->tx || !p->tx->backlogged || p->len >= p->max / 2 ||
-                      p->tx->backlogged(p->tx_ctx);
+     * for a client that reads: the other half stays for replies. (Nothing waiting, nothing to
+     * replace: the transport is not asked.) */
+    bool may_replace = key && p->len > 0 &&
+                      (!p->tx || !p->tx->backlogged || p->len >= p->max / 2 ||
+                       p->tx->backlogged(p->tx_ctx));
     /* The newest waiting one with this key is replaced, so what arrives stays in order. */
-    for (uint32_t i = p->len; key && backlogged && i-- > 0;) {
+    for (uint32_t i = p->len; may_replace && i-- > 0;) {
         struct peer_slot *slot = &p->ring[(p->head + i) % p->cap];
         if (slot->key == key) {
             p->queued_bytes += m->len - slot->msg->len;
