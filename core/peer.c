@@ -85,6 +85,9 @@ static int enqueue(struct peer *p, struct msgbuf *m, uint64_t key)
     if (p->closed) {
         return PEER_E_CLOSED;
     }
+    if (p->len == p->max && p->tx && p->tx->flush) {
+        p->tx->flush(p->tx_ctx);
+    }
     if (p->len == p->max) {
         log_event(LOG_WARN, "peer", "send queue full, closing slow connection",
                   "conn=%llu queued=%u bytes=%zu", (unsigned long long)p->id, p->len,

@@ -15,6 +15,10 @@ struct peer_transport {
      * queue once at the end of the loop iteration, all its messages in one send. */
     void (*wake)(void *ctx);
     void (*close)(void *ctx, int code, const char *reason);/* close with a WebSocket code */
+    /* Optional: write what is queued now if the socket can take it. Called when the queue is
+     * full, before the peer is judged too slow: a client that sent many requests at once is
+     * not slow, the server just has not written yet. */
+    void (*flush)(void *ctx);
     /* Optional: true while the connection is backed up (bytes the socket refused are still
      * waiting). Only then do "latest wins" messages replace each other; without this hook they
      * always may. */
@@ -66,7 +70,8 @@ struct peer *peer_ref(struct peer *p);
 void peer_unref(struct peer *p);
 
 /* Queues m (taking a new reference). Returns 0, PEER_E_CLOSED, or PEER_E_FULL after which the
- * queue is dropped and the peer closed with 1008 because it does not read fast enough. */
+ * queue is dropped and the peer closed with 1008 because it does not read fast enough (the
+ * queue was full and the transport's flush could not empty any of it). */
 int peer_send(struct peer *p, struct msgbuf *m);
 /* Queues m; but when the connection is backed up (the transport's backlogged hook, or half
  * the queue in use) and a message with the same non-zero key is still waiting, m replaces it

@@ -78,6 +78,21 @@ static void transport_close(void *ctx, int code, const char *reason)
     lws_callback_on_writable(s->wsi);
 }
 
+static int write_queued(struct ws_session *s);
+
+/* The queue is full: write a batch now unless the socket is backed up or the connection is
+ * closing (see peer_transport.flush). A failed write closes from the writable callback. */
+static void transport_flush(void *ctx)
+{
+    struct ws_session *s = ctx;
+    if (s->close_code || lws_partial_buffered(s->wsi)) {
+        return;
+    }
+    if (write_queued(s) < 0) {
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
 /* Backed up: lws holds bytes the kernel would not take, so the client is not keeping up. */
 static bool transport_backlogged(void *ctx)
 {
@@ -88,6 +103,7 @@ static bool transport_backlogged(void *ctx)
 static const struct peer_transport transport = {
     .wake = transport_wake,
     .close = transport_close,
+    .flush = transport_flush,
     .backlogged = transport_backlogged,
 };
 

@@ -47,14 +47,19 @@ status=$(curl -sk --max-time 2 -o /dev/null -w '%{http_code}' --http1.1 \
 [[ $status == 101 ]] || fail "wss upgrade answered $status, not 101"
 echo "ok 3 - wss upgrade answers 101"
 
+# Replies that pile up go out framed together in one write: over TLS too, whole and in order.
+python3 "$(dirname -- "$0")/wss_burst.py" "$port" 500 ||
+  fail "500 pings over wss: the replies did not all arrive whole and in order"
+echo "ok 4 - 500 replies piled up over wss arrive whole and in order"
+
 if curl -s --max-time 2 "http://127.0.0.1:$port/healthz" | grep -qx ok; then
   fail "plain http was served on the TLS port"
 fi
-echo "ok 4 - plain http is not served on the TLS port"
+echo "ok 5 - plain http is not served on the TLS port"
 
 kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
 pid=""
 [[ $rc -eq 0 ]] || fail "exit status $rc after SIGTERM"
-echo "ok 5 - clean exit after SIGTERM"
-echo "5 passed, 0 failed"
+echo "ok 6 - clean exit after SIGTERM"
+echo "6 passed, 0 failed"

@@ -13,6 +13,8 @@
 
 struct fake_tx {
     bool backlogged;
+    int flush_takes;  /* messages fake_flush writes */
+    int flushes;
     int wakes;
     int closes;
     int close_code;
@@ -33,6 +35,22 @@ static void fake_close(void *ctx, int code, const char *reason)
 }
 
 static const struct peer_transport fake_transport = { .wake = fake_wake, .close = fake_close };
+
+/* A transport whose flush writes (pops) up to fake_tx.flush_takes queued messages. */
+static struct peer *flushing_peer;
+
+static void fake_flush(void *ctx)
+{
+    struct fake_tx *t = ctx;
+    t->flushes++;
+    for (int i = 0; i < t->flush_takes; i++) {
+        msgbuf_unref(peer_pop(flushing_peer));
+    }
+}
+
+static const struct peer_transport fake_transport_flush = {
+    .wake = fake_wake, .close = fake_close, .flush = fake_flush,
+};
 
 /* A transport that says whether the connection is backed up (fake_tx.backlogged). */
 static bool fake_backlogged(void *ctx)
@@ -124,6 +142,37 @@ static void test_queue_keeps_order_across_growth_and_wrap_around(void **state)
     assert_null(peer_pop(p));
     assert_int_equal(tx.closes, 0);
     peer_unref(p);
+}
+
+/* A full queue is written out before the peer is judged: a client that sent many requests
+ * at once is not slow. When the flush can write nothing (the socket is full), it is. */
+static void test_full_queue_is_flushed_before_the_peer_counts_as_slow(void **state)
+{
+    (void)state;
+    struct fake_tx tx = { .flush_takes = 4 };
+    struct peer *p = flushing_peer = peer_new(1, &fake_transport_flush, &tx, 4);
+    for (unsigned char i = 0; i < 10; i++) {
+        struct msgbuf *m = msg(i);
+        assert_int_equal(peer_send(p, m), 0);
+        msgbuf_unref(m);
+    }
+    assert_int_equal(tx.flushes, 2);
+    assert_int_equal(tx.closes, 0);
+    pop_expect(p, 8);
+    pop_expect(p, 9);
+    tx.flush_takes = 0; /* backed up: nothing can be written */
+    for (unsigned char i = 0; i < 4; i++) {
+        struct msgbuf *m = msg(i);
+        assert_int_equal(peer_send(p, m), 0);
+        msgbuf_unref(m);
+    }
+    struct msgbuf *m = msg(99);
+    assert_int_equal(peer_send(p, m), PEER_E_FULL);
+    msgbuf_unref(m);
+    assert_int_equal(tx.closes, 1);
+    assert_string_equal(tx.reason, "too slow");
+    peer_unref(p);
+    flushing_peer = NULL;
 }
 
 static void test_queue_keeps_order_when_max_is_not_a_power_of_two(void **state)
@@ -592,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_unref_of_a_closed_peer_frees_what_it_still_queued),
         cmocka_unit_test(test_detach_drops_queue_and_transport),
         cmocka_unit_test(test_unref_frees_queued_messages_only_at_last_reference),
+        cmocka_unit_test(test_full_queue_is_flushed_before_the_peer_counts_as_slow),
         cmocka_unit_test(test_latest_keeps_every_message_while_not_backlogged),
         cmocka_unit_test(test_latest_replaces_same_key_in_place_when_backlogged),
         cmocka_unit_test(test_latest_replaces_past_half_the_queue),
