@@ -450,9 +450,76 @@ static int op_route_list(struct op_ctx *op)
 
 /* --- route.update --- */
 
+/* Replacing the stops deletes the old ones (riders keep the route, their stop becomes
+ * NULL through the foreign key) and inserts the new ones with seq 1..n. The insert waits
+ * for the delete through its WHERE, so the old (route, seq) pairs are gone first. A live
+ * trip follows the stops it loaded, so they may not change under it. */
+#define ROUTE_UPDATE_SQL \
+    "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $2" \
+    "           FOR UPDATE)," \
+    " busy AS (SELECT EXISTS (SELECT 1 FROM trips WHERE route_id = $1" \
+    "          AND status = 'active') AS b)," \
+    " up AS (UPDATE routes SET name = coalesce($3, name)," \
+    "        path = CASE WHEN $7::text IS NULL THEN path" \
+    "               ELSE ST_GeogFromText($7::text) END," \
+    "        updated_at = now()" \
+    "        WHERE id IN (SELECT id FROM r)" \
+    "        AND ($4::text[] IS NULL OR NOT (SELECT b FROM busy)) RETURNING id)," \
+    " del AS (DELETE FROM route_stops WHERE $4::text[] IS NOT NULL" \
+    "         AND route_id IN (SELECT id FROM up) RETURNING id)," \
+    " ins AS (INSERT INTO route_stops (route_id, seq, name, location)" \
+    "         SELECT up.id, t.seq, t.name," \
+    "                ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography" \
+    "         FROM up, unnest($4::text[], $5::float8[], $6::float8[])" \
+    "              WITH ORDINALITY AS t(name, lat, lon, seq)" \
+    "         WHERE (SELECT count(*) FROM del) >= 0 RETURNING id)" \
+    " SELECT EXISTS (SELECT 1 FROM r), (SELECT b FROM busy)," \
+    " EXISTS (SELECT 1 FROM up), $1::bigint, (SELECT count(*) FROM ins)"
+
+/* Statements run before a stop replacement gives up on a concurrent one (see below). */
+#define UPDATE_ATTEMPTS 3
+#define UPDATE_PARAMS 7
+
+/* route.update's parameters, kept to run the statement again. */
+struct route_update {
+    struct op_ctx *op;
+    int attempt; /* 0-based */
+    char *params[UPDATE_PARAMS]; /* owned; NULL is SQL NULL */
+};
+
+static void route_update_free(struct route_update *u)
+{
+    for (int i = 0; i < UPDATE_PARAMS; i++) {
+        free(u->params[i]);
+    }
+    free(u);
+}
+
+static void on_route_updated(void *arg, int status, const PGresult *res);
+
+static int update_query(struct route_update *u)
+{
+    return op_query(u->op, ROUTE_UPDATE_SQL, UPDATE_PARAMS, (const char *const *)u->params,
+                    on_route_updated, u);
+}
+
 static void on_route_updated(void *arg, int status, const PGresult *res)
 {
-    struct op_ctx *op = arg;
+    struct route_update *u = arg;
+    struct op_ctx *op = u->op;
+    /* Two replacements of one route's stops: the second waits for the first's row lock on the
+     * route, but its snapshot predates the first's new stops, so it does not delete them and
+     * its own collide on (route, seq). Run with a new snapshot, it replaces them: the last
+     * one wins, as one at a time would. */
+    if (strcmp(dbpool_sqlstate(status, res), "23505") == 0 && u->attempt + 1 < UPDATE_ATTEMPTS) {
+        u->attempt++;
+        if (update_query(u) != 0) {
+            op_fail(op, OP_E_UNAVAILABLE, UNAVAILABLE, NULL);
+            route_update_free(u);
+        }
+        return;
+    }
+    route_update_free(u);
     if (status != DBPOOL_OK) {
         op_fail_db(op, status, res);
         return;
@@ -505,38 +572,17 @@ static int op_route_update(struct op_ctx *op)
                              has_name ? name : NULL, has_stops ? sh.names.data : NULL,
                              has_stops ? sh.lats.data : NULL, has_stops ? sh.lons.data : NULL,
                              sh.has_path ? sh.path.data : NULL };
-    /* Replacing the stops deletes the old ones (riders keep the route, their stop becomes
-     * NULL through the foreign key) and inserts the new ones with seq 1..n. The insert waits
-     * for the delete through its WHERE, so the old (route, seq) pairs are gone first. A live
-     * trip follows the stops it loaded, so they may not change under it. */
-    r = dbpool_query(op->env->db,
-                     "WITH r AS (SELECT id FROM routes WHERE id = $1 AND school_id = $2"
-                     "           FOR UPDATE),"
-                     " busy AS (SELECT EXISTS (SELECT 1 FROM trips WHERE route_id = $1"
-                     "          AND status = 'active') AS b),"
-                     " up AS (UPDATE routes SET name = coalesce($3, name),"
-                     "        path = CASE WHEN $7::text IS NULL THEN path"
-                     "               ELSE ST_GeogFromText($7::text) END,"
-                     "        updated_at = now()"
-                     "        WHERE id IN (SELECT id FROM r)"
-                     "        AND ($4::text[] IS NULL OR NOT (SELECT b FROM busy)) RETURNING id),"
-                     " del AS (DELETE FROM route_stops WHERE $4::text[] IS NOT NULL"
-                     "         AND route_id IN (SELECT id FROM up) RETURNING id),"
-                     " ins AS (INSERT INTO route_stops (route_id, seq, name, location)"
-                     "         SELECT up.id, t.seq, t.name,"
-                     "                ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography"
-                     "         FROM up, unnest($4::text[], $5::float8[], $6::float8[])"
-                     "              WITH ORDINALITY AS t(name, lat, lon, seq)"
-                     "         WHERE (SELECT count(*) FROM del) >= 0 RETURNING id)"
-                     " SELECT EXISTS (SELECT 1 FROM r), (SELECT b FROM busy),"
-                     " EXISTS (SELECT 1 FROM up), $1::bigint, (SELECT count(*) FROM ins)",
-                     7, params, on_route_updated, op);
+    struct route_update *u = xcalloc(1, sizeof *u);
+    u->op = op;
+    for (int i = 0; i < UPDATE_PARAMS; i++) {
+        u->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+    }
+    r = update_query(u);
     shape_deinit(&sh);
     if (r != 0) {
-        op->fail_message = UNAVAILABLE;
-        return OP_E_UNAVAILABLE;
+        route_update_free(u);
     }
-    return 0;
+    return r;
 }
 
 /* --- route.delete --- */
@@ -665,6 +711,18 @@ static void on_route_assigned(void *arg, int status, const PGresult *res)
 {
     struct route_assign *q = arg;
     struct op_ctx *op = q->op;
+    if (strcmp(dbpool_sqlstate(status, res), "23503") == 0) {
+        /* A route.update or route.delete that committed while this statement ran removed the
+         * stop (or the route) it had found: answer as if it had never been there. */
+        const char *fk = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        free(q);
+        if (fk && strcmp(fk, "route_assignments_stop_id_fkey") == 0) {
+            op_fail(op, OP_E_BAD_REQUEST, "not a stop of this route", "stop");
+        } else {
+            op_fail(op, OP_E_NOT_FOUND, "no such route", "route");
+        }
+        return;
+    }
     if (status != DBPOOL_OK) {
         op_fail_db(op, status, res);
         free(q);
