@@ -902,6 +902,35 @@ static bool rides(struct wsclient *c, int64_t route, int64_t s)
  * route. (Before, two moves working from the same snapshot could both insert and leave the
  * student on both routes.) Each round starts from a student on no route, so the first calls
  * also race to insert the row. */
+/* Waits for the replies to n requests sent without waiting, which come in any order (events
+ * meanwhile are skipped): replies[i] is the reply to ids[i] (free each). */
+static void await_replies(struct wsclient *c, const uint64_t *ids, int n, struct tmsg **replies)
+{
+    for (int i = 0; i < n; i++) {
+        replies[i] = NULL;
+    }
+    for (int got = 0; got < n;) {
+        struct tmsg *m = tclient_recv(c, 10000);
+        assert_non_null(m);
+        uint64_t id;
+        int i = 0;
+        if (tmsg_uint(m, "id", &id)) {
+            while (i < n && ids[i] != id) {
+                i++;
+            }
+        } else {
+            i = n; /* an event */
+        }
+        if (i < n) {
+            assert_msg(!replies[i], m);
+            replies[i] = m;
+            got++;
+        } else {
+            tmsg_free(m);
+        }
+    }
+}
+
 static void test_route_assign_concurrent_moves(void **state)
 {
     enum { ROUNDS = 4, CALLS = 40 };
@@ -923,26 +952,11 @@ static void test_route_assign_concurrent_moves(void **state)
                                           ids[i], route, s, stop),
                              0);
         }
-        /* Replies come in any order. */
-        bool answered[CALLS] = { false };
-        for (int n = 0; n < CALLS;) {
-            struct tmsg *m = tclient_recv(a, 10000);
-            assert_non_null(m);
-            uint64_t id;
-            int i = 0;
-            if (tmsg_uint(m, "id", &id)) {
-                while (i < CALLS && ids[i] != id) {
-                    i++;
-                }
-            } else {
-                i = CALLS; /* an event */
-            }
-            if (i < CALLS) {
-                assert_msg(!answered[i] && tmsg_is_success(m, id), m);
-                answered[i] = true;
-                n++;
-            }
-            tmsg_free(m);
+        struct tmsg *replies[CALLS];
+        await_replies(a, ids, CALLS, replies);
+        for (int i = 0; i < CALLS; i++) {
+            assert_msg(tmsg_is_success(replies[i], ids[i]), replies[i]);
+            tmsg_free(replies[i]);
         }
         char s_id[24];
         snprintf(s_id, sizeof s_id, "%" PRId64, s);
@@ -1008,27 +1022,15 @@ static void test_route_update_and_assign_together(void **state)
             }
             assert_int_equal(rc, 0);
         }
-        for (int n = 0; n < CALLS;) {
-            m = tclient_recv(a, 10000);
-            assert_non_null(m);
-            uint64_t id;
-            int i = 0;
-            if (tmsg_uint(m, "id", &id)) {
-                while (i < CALLS && ids[i] != id) {
-                    i++;
-                }
-            } else {
-                i = CALLS; /* an event */
-            }
-            if (i < CALLS) {
-                bool ok = tmsg_is_success(m, id);
-                bool stale = tmsg_is_failure(m, id, "bad_request", "stop");
-                assert_msg(ok || stale, m);
-                oks += ok;
-                gone += stale;
-                n++;
-            }
-            tmsg_free(m);
+        struct tmsg *replies[CALLS];
+        await_replies(a, ids, CALLS, replies);
+        for (int i = 0; i < CALLS; i++) {
+            bool ok = tmsg_is_success(replies[i], ids[i]);
+            bool stale = tmsg_is_failure(replies[i], ids[i], "bad_request", "stop");
+            assert_msg(ok || stale, replies[i]);
+            oks += ok;
+            gone += stale;
+            tmsg_free(replies[i]);
         }
     }
     fprintf(stderr, "route.update with route.assign: %d ok, %d to a stop just replaced\n", oks,
