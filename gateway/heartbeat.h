@@ -9,7 +9,6 @@
  * server's CPU at 5,000 connections, and quadratic growth beyond. Here one timer visits each
  * connection once per period, in slices of one second: constant work per connection. */
 #pragma once
-#include <stdint.h>
 
 struct server;
 struct ws_session;

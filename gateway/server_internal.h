@@ -13,7 +13,7 @@
 
 struct ws_session;
 
-/* Most bytes of queued frames written with one send (see ws.c, on_writable). */
+/* Most bytes of queued frames written with one send (see ws.c, write_batch). */
 #define WS_WRITE_BATCH_BYTES (64 * 1024)
 
 struct server {

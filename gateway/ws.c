@@ -78,19 +78,12 @@ static void transport_close(void *ctx, int code, const char *reason)
     lws_callback_on_writable(s->wsi);
 }
 
-static int write_queued(struct ws_session *s);
+static void write_now(struct ws_session *s);
 
-/* The queue is full: write a batch now unless the socket is backed up or the connection is
- * closing (see peer_transport.flush). A failed write closes from the writable callback. */
+/* The queue is full: write it now rather than judge the client (see peer_transport.flush). */
 static void transport_flush(void *ctx)
 {
-    struct ws_session *s = ctx;
-    if (s->close_code || lws_partial_buffered(s->wsi)) {
-        return;
-    }
-    if (write_queued(s) < 0) {
-        lws_callback_on_writable(s->wsi);
-    }
+    write_now(ctx);
 }
 
 /* Backed up: lws holds bytes the kernel would not take, so the client is not keeping up. */
@@ -366,21 +359,22 @@ static int write_queued(struct ws_session *s)
     return n;
 }
 
+/* Writes a connection's queue now, unless it is closing or its socket is full: then, as for a
+ * failed write (which closes it) or a queue larger than one batch, lws's writable callback
+ * takes it from here. */
+static void write_now(struct ws_session *s)
+{
+    if (s->close_code || lws_partial_buffered(s->wsi) || write_queued(s) < 0 || s->peer->len) {
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
 void ws_flush(struct server *srv)
 {
     struct ws_session *s;
     while ((s = srv->flush_head) != NULL) {
         flush_list_remove(srv, s);
-        if (s->close_code || lws_partial_buffered(s->wsi)) {
-            /* Closing, or the socket is full: the writable callback takes it from here. */
-            lws_callback_on_writable(s->wsi);
-            continue;
-        }
-        if (write_queued(s) < 0 || s->peer->len) {
-            /* A failed write closes the connection from its writable callback; a queue
-             * larger than one batch goes on there too. */
-            lws_callback_on_writable(s->wsi);
-        }
+        write_now(s);
     }
 }
 
