@@ -32,6 +32,21 @@ void dbval_bytea_array_add(struct strbuf *sb, const unsigned char *bin, size_t n
     strbuf_append(sb, "\"", 1);
 }
 
+/* The value of a hex digit of either case, or -1. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 long dbval_get_bytea(const PGresult *res, int row, int col, unsigned char *out, size_t cap)
 {
     if (PQgetisnull(res, row, col)) {
@@ -44,12 +59,12 @@ long dbval_get_bytea(const PGresult *res, int row, int col, unsigned char *out, 
     }
     size_t n = (len - 2) / 2;
     for (size_t i = 0; i < n; i++) {
-        const char *hi = strchr(hexdigits, s[2 + 2 * i] | 0x20);
-        const char *lo = strchr(hexdigits, s[3 + 2 * i] | 0x20);
-        if (!hi || !lo || !*hi || !*lo) {
+        int hi = hex_value(s[2 + 2 * i]);
+        int lo = hex_value(s[3 + 2 * i]);
+        if (hi < 0 || lo < 0) {
             return -1;
         }
-        out[i] = (unsigned char)(((hi - hexdigits) << 4) | (lo - hexdigits));
+        out[i] = (unsigned char)((hi << 4) | lo);
     }
     return (long)n;
 }
