@@ -2,7 +2,6 @@
 #include "core/config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,65 +12,162 @@
 #define CLASSMENT_SRC_ROOT "."
 #endif
 
-struct var_doc {
+/* How a variable's text becomes its field. */
+enum var_type {
+    VAR_STR,    /* char *, a copy */
+    VAR_INT,    /* int in [min, max] */
+    VAR_SIZE,   /* size_t in [min, max] */
+    VAR_LISTEN, /* host:port into listen_host and listen_port */
+    VAR_LOG,    /* enum log_level */
+    VAR_ENV,    /* production or development, into the development flag */
+};
+
+/* One variable: where it goes, its default, its rule and its --help text. */
+struct var {
     const char *name;
-    const char *fallback;
+    enum var_type type;
+    size_t offset;        /* of its field in struct config */
+    const char *fallback; /* used when unset or empty, read like a value; NULL: field is NULL */
+    long min, max;        /* VAR_INT and VAR_SIZE; --help shows them after the meaning */
+    /* A rule on the stored value and the fields read before it: false refuses it, naming
+     * *name (the variable itself unless the rule says another one is missing). */
+    bool (*check)(const struct config *c, const char **name);
+    const char *why;      /* the refusal, for every type but VAR_INT and VAR_SIZE */
     const char *meaning;
+    const char *shown;    /* --help's default when a NULL field selects another module's */
 };
 
-static const struct var_doc var_docs[] = {
-    { "CLASSMENT_LISTEN", "127.0.0.1:8080", "host:port to serve WebSocket and HTTP on "
-                                            "([::1]:8080 for IPv6)" },
-    { "CLASSMENT_DB", "dbname=classment", "libpq connection string" },
-    { "CLASSMENT_DB_POOL", "4", "database connections (1-64)" },
-    { "CLASSMENT_SMS_OUTBOX", "(unset)", "append SMS as JSON lines to this file instead of "
-                                         "sending them (development and tests)" },
-    { "CLASSMENT_LOG", "info", "log level: debug, info, warn or error" },
-    { "CLASSMENT_TLS_CERT", "(unset)", "PEM certificate; with CLASSMENT_TLS_KEY serves wss:// "
-                                       "and https://" },
-    { "CLASSMENT_TLS_KEY", "(unset)", "PEM private key for CLASSMENT_TLS_CERT" },
-    { "CLASSMENT_SQL_DIR", CLASSMENT_SRC_ROOT "/sql", "folder of numbered migrations" },
-    { "CLASSMENT_WEB_ROOT", CLASSMENT_SRC_ROOT "/web", "folder of static web pages" },
-    { "CLASSMENT_HEARTBEAT_S", "30", "seconds of silence before a WebSocket ping; three "
-                                     "silent periods close the connection (5-3600)" },
-    { "CLASSMENT_MAX_MESSAGE", "65536", "largest accepted message in bytes (1024-16777216)" },
-    { "CLASSMENT_SEND_QUEUE", "256", "messages queued per connection before it counts as "
-                                     "too slow (8-65536)" },
-    { "CLASSMENT_ENV", "production", "production or development (development creates a "
-                                     "missing key file)" },
-    { "CLASSMENT_KEY_FILE", "(unset)", "master key file (VERSION:HEX64 lines, mode 600); "
-                                       "required in production" },
-    { "CLASSMENT_DEFAULT_CC", "91", "country calling code for phone numbers given without one" },
-    { "CLASSMENT_SESSION_DAYS", "60", "session lifetime for teachers, librarians, drivers and "
-                                      "parents, in days (1-365)" },
-    { "CLASSMENT_ADMIN_SESSION_HOURS", "12", "session lifetime for admins, in hours (1-720)" },
-    { "CLASSMENT_SESSION_CHECK_S", "15", "seconds between re-checks of live connections' "
-                                         "sessions (1-3600)" },
-    { "CLASSMENT_SMS_URL", "(unset)", "http://host:port/path of the SMS gateway (POST)" },
-    { "CLASSMENT_SMS_TEMPLATE", "{\"to\":\"{to}\",\"text\":\"{text}\"}",
-      "JSON body posted to the SMS gateway" },
-    { "CLASSMENT_SMS_AUTH", "(unset)", "Authorization header sent to the SMS gateway" },
-    { "CLASSMENT_AUDIT_RETENTION_DAYS", "1095", "days audit entries are kept (30-3650)" },
-    { "CLASSMENT_SESSION_RETENTION_DAYS", "90", "days ended sessions (device, usage data) are "
-                                                "kept (1-3650)" },
-    { "CLASSMENT_GPS_MIN_INTERVAL_MS", "500", "positions of one trip closer together than this "
-                                              "are refused (0-60000)" },
-    { "CLASSMENT_GPS_MAX_AGE_S", "120", "positions older than this are refused (5-3600)" },
-    { "CLASSMENT_GPS_MAX_SPEED", "50", "m/s; a position implying more is refused (5-300)" },
-    { "CLASSMENT_TRIP_IDLE_S", "900", "a trip without positions this long is ended (1-86400)" },
-    { "CLASSMENT_STOP_RADIUS_M", "60", "a bus this close to a stop has arrived (5-1000)" },
-    { "CLASSMENT_STOP_APPROACH_S", "300", "parents are told when the ETA to their stop drops "
-                                          "to this (10-3600)" },
-    { "CLASSMENT_POSITION_RETENTION_DAYS", "30", "days stored GPS positions are kept (1-3650)" },
-};
-
-static int fail(char *err, size_t err_len, const char *name, const char *why)
+static bool check_tls_pair(const struct config *c, const char **name)
 {
-    snprintf(err, err_len, "%s: %s", name, why);
-    return -EINVAL;
+    if (!c->tls_cert == !c->tls_key) {
+        return true;
+    }
+    *name = c->tls_cert ? "CLASSMENT_TLS_KEY" : "CLASSMENT_TLS_CERT";
+    return false;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
+static bool check_key_file(const struct config *c, const char **name)
+{
+    (void)name;
+    return c->key_file || c->development;
+}
+
+static bool check_calling_code(const struct config *c, const char **name)
+{
+    (void)name;
+    size_t n = strlen(c->default_cc);
+    return n <= 3 && strspn(c->default_cc, "0123456789") == n && c->default_cc[0] != '0';
+}
+
+static bool check_http_url(const struct config *c, const char **name)
+{
+    (void)name;
+    return !c->sms_url || strncmp(c->sms_url, "http://", 7) == 0;
+}
+
+/* Every variable, in the order they are read: the first bad one is the one reported, and
+ * a rule may use the fields above it. */
+static const struct var vars[] = {
+    { .name = "CLASSMENT_LISTEN", .type = VAR_LISTEN,
+      .offset = offsetof(struct config, listen_host), .fallback = "127.0.0.1:8080",
+      .why = "must be host:port, e.g. 127.0.0.1:8080",
+      .meaning = "host:port to serve WebSocket and HTTP on ([::1]:8080 for IPv6)" },
+    { .name = "CLASSMENT_DB", .type = VAR_STR, .offset = offsetof(struct config, db_conninfo),
+      .fallback = "dbname=classment", .meaning = "libpq connection string" },
+    { .name = "CLASSMENT_DB_POOL", .type = VAR_INT,
+      .offset = offsetof(struct config, db_pool_size), .fallback = "4", .min = 1, .max = 64,
+      .meaning = "database connections" },
+    { .name = "CLASSMENT_SMS_OUTBOX", .type = VAR_STR,
+      .offset = offsetof(struct config, sms_outbox),
+      .meaning = "append SMS as JSON lines to this file instead of sending them (development "
+                 "and tests)" },
+    { .name = "CLASSMENT_LOG", .type = VAR_LOG, .offset = offsetof(struct config, log_level),
+      .fallback = "info", .why = "must be debug, info, warn or error",
+      .meaning = "log level: debug, info, warn or error" },
+    { .name = "CLASSMENT_TLS_CERT", .type = VAR_STR, .offset = offsetof(struct config, tls_cert),
+      .meaning = "PEM certificate; with CLASSMENT_TLS_KEY serves wss:// and https://" },
+    { .name = "CLASSMENT_TLS_KEY", .type = VAR_STR, .offset = offsetof(struct config, tls_key),
+      .check = check_tls_pair,
+      .why = "CLASSMENT_TLS_CERT and CLASSMENT_TLS_KEY must be set together",
+      .meaning = "PEM private key for CLASSMENT_TLS_CERT" },
+    { .name = "CLASSMENT_SQL_DIR", .type = VAR_STR, .offset = offsetof(struct config, sql_dir),
+      .fallback = CLASSMENT_SRC_ROOT "/sql", .meaning = "folder of numbered migrations" },
+    { .name = "CLASSMENT_WEB_ROOT", .type = VAR_STR, .offset = offsetof(struct config, web_root),
+      .fallback = CLASSMENT_SRC_ROOT "/web", .meaning = "folder of static web pages" },
+    { .name = "CLASSMENT_HEARTBEAT_S", .type = VAR_INT,
+      .offset = offsetof(struct config, heartbeat_s), .fallback = "30", .min = 5, .max = 3600,
+      .meaning = "seconds of silence before a WebSocket ping; three silent periods close the "
+                 "connection" },
+    { .name = "CLASSMENT_MAX_MESSAGE", .type = VAR_SIZE,
+      .offset = offsetof(struct config, max_message_bytes), .fallback = "65536", .min = 1024,
+      .max = 16 << 20, .meaning = "largest accepted message in bytes" },
+    { .name = "CLASSMENT_SEND_QUEUE", .type = VAR_INT,
+      .offset = offsetof(struct config, send_queue_max), .fallback = "256", .min = 8,
+      .max = 65536, .meaning = "messages queued per connection before it counts as too slow" },
+    { .name = "CLASSMENT_ENV", .type = VAR_ENV, .offset = offsetof(struct config, development),
+      .fallback = "production", .why = "must be production or development",
+      .meaning = "production or development (development creates a missing key file)" },
+    { .name = "CLASSMENT_KEY_FILE", .type = VAR_STR, .offset = offsetof(struct config, key_file),
+      .check = check_key_file,
+      .why = "required in production (create one with classment-admin keys init)",
+      .meaning = "master key file (VERSION:HEX64 lines, mode 600); required in production" },
+    { .name = "CLASSMENT_DEFAULT_CC", .type = VAR_STR,
+      .offset = offsetof(struct config, default_cc), .fallback = "91",
+      .check = check_calling_code, .why = "must be 1-3 digits, e.g. 91",
+      .meaning = "country calling code for phone numbers given without one" },
+    { .name = "CLASSMENT_SESSION_DAYS", .type = VAR_INT,
+      .offset = offsetof(struct config, session_days), .fallback = "60", .min = 1, .max = 365,
+      .meaning = "session lifetime for teachers, librarians, drivers and parents, in days" },
+    { .name = "CLASSMENT_ADMIN_SESSION_HOURS", .type = VAR_INT,
+      .offset = offsetof(struct config, admin_session_hours), .fallback = "12", .min = 1,
+      .max = 720, .meaning = "session lifetime for admins, in hours" },
+    { .name = "CLASSMENT_SESSION_CHECK_S", .type = VAR_INT,
+      .offset = offsetof(struct config, session_check_s), .fallback = "15", .min = 1,
+      .max = 3600, .meaning = "seconds between re-checks of live connections' sessions" },
+    { .name = "CLASSMENT_SMS_URL", .type = VAR_STR, .offset = offsetof(struct config, sms_url),
+      .check = check_http_url, .why = "must start with http://",
+      .meaning = "http://host:port/path of the SMS gateway (POST)" },
+    /* NULL lets core/sms.c use its built-in body, which is the one shown here. */
+    { .name = "CLASSMENT_SMS_TEMPLATE", .type = VAR_STR,
+      .offset = offsetof(struct config, sms_template),
+      .meaning = "JSON body posted to the SMS gateway",
+      .shown = "{\"to\":\"{to}\",\"text\":\"{text}\"}" },
+    { .name = "CLASSMENT_SMS_AUTH", .type = VAR_STR, .offset = offsetof(struct config, sms_auth),
+      .meaning = "Authorization header sent to the SMS gateway" },
+    { .name = "CLASSMENT_AUDIT_RETENTION_DAYS", .type = VAR_INT,
+      .offset = offsetof(struct config, audit_retention_days), .fallback = "1095", .min = 30,
+      .max = 3650, .meaning = "days audit entries are kept" },
+    { .name = "CLASSMENT_SESSION_RETENTION_DAYS", .type = VAR_INT,
+      .offset = offsetof(struct config, session_retention_days), .fallback = "90", .min = 1,
+      .max = 3650, .meaning = "days ended sessions (device, usage data) are kept" },
+    { .name = "CLASSMENT_GPS_MIN_INTERVAL_MS", .type = VAR_INT,
+      .offset = offsetof(struct config, tracking.gps_min_interval_ms), .fallback = "500",
+      .min = 0, .max = 60000,
+      .meaning = "positions of one trip closer together than this are refused" },
+    { .name = "CLASSMENT_GPS_MAX_AGE_S", .type = VAR_INT,
+      .offset = offsetof(struct config, tracking.gps_max_age_s), .fallback = "120", .min = 5,
+      .max = 3600, .meaning = "positions older than this are refused" },
+    { .name = "CLASSMENT_GPS_MAX_SPEED", .type = VAR_INT,
+      .offset = offsetof(struct config, tracking.gps_max_speed_mps), .fallback = "50",
+      .min = 5, .max = 300, .meaning = "m/s; a position implying more is refused" },
+    { .name = "CLASSMENT_TRIP_IDLE_S", .type = VAR_INT,
+      .offset = offsetof(struct config, tracking.trip_idle_s), .fallback = "900", .min = 1,
+      .max = 86400, .meaning = "a trip without positions this long is ended" },
+    { .name = "CLASSMENT_STOP_RADIUS_M", .type = VAR_INT,
+      .offset = offsetof(struct config, tracking.stop_radius_m), .fallback = "60", .min = 5,
+      .max = 1000, .meaning = "a bus this close to a stop has arrived" },
+    { .name = "CLASSMENT_STOP_APPROACH_S", .type = VAR_INT,
+      .offset = offsetof(struct config, tracking.stop_approach_s), .fallback = "300",
+      .min = 10, .max = 3600,
+      .meaning = "parents are told when the ETA to their stop drops to this" },
+    { .name = "CLASSMENT_POSITION_RETENTION_DAYS", .type = VAR_INT,
+      .offset = offsetof(struct config, position_retention_days), .fallback = "30", .min = 1,
+      .max = 3650, .meaning = "days stored GPS positions are kept" },
+};
+
+static const size_t n_vars = sizeof vars / sizeof vars[0];
+
+static int parse_long(const char *s, long min, long max, long *out)
 {
     char *end;
     errno = 0;
@@ -81,31 +177,6 @@ static int parse_int(const char *s, long min, long max, long *out)
     }
     *out = v;
     return 0;
-}
-
-static int int_var(config_getenv_fn *get, const char *name, long fallback, long min, long max,
-                   long *out, char *err, size_t err_len)
-{
-    const char *s = get(name);
-    if (!s || !*s) {
-        *out = fallback;
-        return 0;
-    }
-    if (parse_int(s, min, max, out) != 0) {
-        char why[96];
-        snprintf(why, sizeof why, "must be a whole number from %ld to %ld", min, max);
-        return fail(err, err_len, name, why);
-    }
-    return 0;
-}
-
-static char *str_var(config_getenv_fn *get, const char *name, const char *fallback)
-{
-    const char *s = get(name);
-    if (!s || !*s) {
-        return fallback ? xstrdup(fallback) : NULL;
-    }
-    return xstrdup(s);
 }
 
 /* Accepts "host:port", "[v6]:port" and ":port" (all interfaces is spelled 0.0.0.0 or [::]). */
@@ -130,7 +201,7 @@ static int parse_listen(const char *s, struct config *c)
         host_len = (size_t)(colon - s);
     }
     long port;
-    if (parse_int(colon + 1, 1, 65535, &port) != 0) {
+    if (parse_long(colon + 1, 1, 65535, &port) != 0) {
         return -EINVAL;
     }
     if (host_len == 0) {
@@ -145,140 +216,78 @@ static int parse_listen(const char *s, struct config *c)
     return 0;
 }
 
+/* Reads s into v's field; s is NULL only for a VAR_STR without a default. Returns 0, or
+ * -EINVAL when s breaks v's syntax or range. */
+static int store(const struct var *v, const char *s, struct config *c)
+{
+    void *field = (char *)c + v->offset;
+    long n;
+    switch (v->type) {
+    case VAR_STR:
+        *(char **)field = s ? xstrdup(s) : NULL;
+        return 0;
+    case VAR_INT:
+        if (parse_long(s, v->min, v->max, &n) != 0) {
+            return -EINVAL;
+        }
+        *(int *)field = (int)n;
+        return 0;
+    case VAR_SIZE:
+        if (parse_long(s, v->min, v->max, &n) != 0) {
+            return -EINVAL;
+        }
+        *(size_t *)field = (size_t)n;
+        return 0;
+    case VAR_LISTEN:
+        return parse_listen(s, c);
+    case VAR_LOG:
+        return log_parse_level(s, field);
+    case VAR_ENV:
+        *(bool *)field = strcmp(s, "development") == 0;
+        return *(bool *)field || strcmp(s, "production") == 0 ? 0 : -EINVAL;
+    }
+    return -EINVAL;
+}
+
+static bool is_number(const struct var *v)
+{
+    return v->type == VAR_INT || v->type == VAR_SIZE;
+}
+
+/* Writes v's refusal, naming name, into err. */
+static void refuse(const struct var *v, const char *name, char *err, size_t err_len)
+{
+    if (is_number(v)) {
+        snprintf(err, err_len, "%s: must be a whole number from %ld to %ld", name, v->min,
+                 v->max);
+    } else {
+        snprintf(err, err_len, "%s: %s", name, v->why);
+    }
+}
+
 int config_load(struct config *c, config_getenv_fn *get, char *err, size_t err_len)
 {
     memset(c, 0, sizeof *c);
-    int r = 0;
-    long v;
-
-    const char *listen = get("CLASSMENT_LISTEN");
-    if (parse_listen(listen && *listen ? listen : "127.0.0.1:8080", c) != 0) {
-        r = fail(err, err_len, "CLASSMENT_LISTEN", "must be host:port, e.g. 127.0.0.1:8080");
-        goto out;
-    }
-    c->db_conninfo = str_var(get, "CLASSMENT_DB", "dbname=classment");
-    if ((r = int_var(get, "CLASSMENT_DB_POOL", 4, 1, 64, &v, err, err_len)) != 0) {
-        goto out;
-    }
-    c->db_pool_size = (int)v;
-    c->sms_outbox = str_var(get, "CLASSMENT_SMS_OUTBOX", NULL);
-    const char *level = get("CLASSMENT_LOG");
-    c->log_level = LOG_INFO;
-    if (level && *level && log_parse_level(level, &c->log_level) != 0) {
-        r = fail(err, err_len, "CLASSMENT_LOG", "must be debug, info, warn or error");
-        goto out;
-    }
-    c->tls_cert = str_var(get, "CLASSMENT_TLS_CERT", NULL);
-    c->tls_key = str_var(get, "CLASSMENT_TLS_KEY", NULL);
-    if (!c->tls_cert != !c->tls_key) {
-        r = fail(err, err_len, c->tls_cert ? "CLASSMENT_TLS_KEY" : "CLASSMENT_TLS_CERT",
-                 "CLASSMENT_TLS_CERT and CLASSMENT_TLS_KEY must be set together");
-        goto out;
-    }
-    c->sql_dir = str_var(get, "CLASSMENT_SQL_DIR", CLASSMENT_SRC_ROOT "/sql");
-    c->web_root = str_var(get, "CLASSMENT_WEB_ROOT", CLASSMENT_SRC_ROOT "/web");
-    if ((r = int_var(get, "CLASSMENT_HEARTBEAT_S", 30, 5, 3600, &v, err, err_len)) != 0) {
-        goto out;
-    }
-    c->heartbeat_s = (int)v;
-    if ((r = int_var(get, "CLASSMENT_MAX_MESSAGE", 65536, 1024, 16 << 20, &v, err, err_len)) !=
-        0) {
-        goto out;
-    }
-    c->max_message_bytes = (size_t)v;
-    if ((r = int_var(get, "CLASSMENT_SEND_QUEUE", 256, 8, 65536, &v, err, err_len)) != 0) {
-        goto out;
-    }
-    c->send_queue_max = (int)v;
-    const char *env = get("CLASSMENT_ENV");
-    if (env && *env && strcmp(env, "production") != 0 && strcmp(env, "development") != 0) {
-        r = fail(err, err_len, "CLASSMENT_ENV", "must be production or development");
-        goto out;
-    }
-    c->development = env && strcmp(env, "development") == 0;
-    c->key_file = str_var(get, "CLASSMENT_KEY_FILE", NULL);
-    if (!c->key_file && !c->development) {
-        r = fail(err, err_len, "CLASSMENT_KEY_FILE",
-                 "required in production (create one with classment-admin keys init)");
-        goto out;
-    }
-    c->default_cc = str_var(get, "CLASSMENT_DEFAULT_CC", "91");
-    if (strlen(c->default_cc) > 3 || strspn(c->default_cc, "0123456789") !=
-            strlen(c->default_cc) || c->default_cc[0] == '0') {
-        r = fail(err, err_len, "CLASSMENT_DEFAULT_CC", "must be 1-3 digits, e.g. 91");
-        goto out;
-    }
-    if ((r = int_var(get, "CLASSMENT_SESSION_DAYS", 60, 1, 365, &v, err, err_len)) != 0) {
-        goto out;
-    }
-    c->session_days = (int)v;
-    if ((r = int_var(get, "CLASSMENT_ADMIN_SESSION_HOURS", 12, 1, 720, &v, err, err_len)) !=
-        0) {
-        goto out;
-    }
-    c->admin_session_hours = (int)v;
-    if ((r = int_var(get, "CLASSMENT_SESSION_CHECK_S", 15, 1, 3600, &v, err, err_len)) != 0) {
-        goto out;
-    }
-    c->session_check_s = (int)v;
-    c->sms_url = str_var(get, "CLASSMENT_SMS_URL", NULL);
-    if (c->sms_url && strncmp(c->sms_url, "http://", 7) != 0) {
-        r = fail(err, err_len, "CLASSMENT_SMS_URL", "must start with http://");
-        goto out;
-    }
-    c->sms_template = str_var(get, "CLASSMENT_SMS_TEMPLATE", NULL);
-    c->sms_auth = str_var(get, "CLASSMENT_SMS_AUTH", NULL);
-    if ((r = int_var(get, "CLASSMENT_AUDIT_RETENTION_DAYS", 1095, 30, 3650, &v, err,
-                     err_len)) != 0) {
-        goto out;
-    }
-    c->audit_retention_days = (int)v;
-    if ((r = int_var(get, "CLASSMENT_SESSION_RETENTION_DAYS", 90, 1, 3650, &v, err, err_len)) !=
-        0) {
-        goto out;
-    }
-    c->session_retention_days = (int)v;
-    struct {
-        const char *name;
-        long fallback, min, max;
-        int *field;
-    } ints[] = {
-        { "CLASSMENT_GPS_MIN_INTERVAL_MS", 500, 0, 60000, &c->gps_min_interval_ms },
-        { "CLASSMENT_GPS_MAX_AGE_S", 120, 5, 3600, &c->gps_max_age_s },
-        { "CLASSMENT_GPS_MAX_SPEED", 50, 5, 300, &c->gps_max_speed_mps },
-        { "CLASSMENT_TRIP_IDLE_S", 900, 1, 86400, &c->trip_idle_s },
-        { "CLASSMENT_STOP_RADIUS_M", 60, 5, 1000, &c->stop_radius_m },
-        { "CLASSMENT_STOP_APPROACH_S", 300, 10, 3600, &c->stop_approach_s },
-        { "CLASSMENT_POSITION_RETENTION_DAYS", 30, 1, 3650, &c->position_retention_days },
-    };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if ((r = int_var(get, ints[i].name, ints[i].fallback, ints[i].min, ints[i].max, &v, err,
-                         err_len)) != 0) {
-            goto out;
+    for (size_t i = 0; i < n_vars; i++) {
+        const struct var *v = &vars[i];
+        const char *s = get(v->name);
+        const char *name = v->name;
+        if (store(v, s && *s ? s : v->fallback, c) != 0 || (v->check && !v->check(c, &name))) {
+            refuse(v, name, err, err_len);
+            config_deinit(c);
+            return -EINVAL;
         }
-        *ints[i].field = (int)v;
     }
-out:
-    if (r != 0) {
-        config_deinit(c);
-    }
-    return r;
+    return 0;
 }
 
 void config_deinit(struct config *c)
 {
-    free(c->listen_host);
-    free(c->db_conninfo);
-    free(c->sms_outbox);
-    free(c->tls_cert);
-    free(c->tls_key);
-    free(c->sql_dir);
-    free(c->web_root);
-    free(c->key_file);
-    free(c->default_cc);
-    free(c->sms_url);
-    free(c->sms_template);
-    free(c->sms_auth);
+    for (size_t i = 0; i < n_vars; i++) {
+        if (vars[i].type == VAR_STR || vars[i].type == VAR_LISTEN) {
+            free(*(char **)((char *)c + vars[i].offset));
+        }
+    }
     memset(c, 0, sizeof *c);
 }
 
@@ -286,8 +295,13 @@ void config_print_help(void *file)
 {
     FILE *f = file;
     fprintf(f, "Environment:\n");
-    for (size_t i = 0; i < sizeof var_docs / sizeof var_docs[0]; i++) {
-        fprintf(f, "  %s\n      %s (default: %s)\n", var_docs[i].name, var_docs[i].meaning,
-                var_docs[i].fallback);
+    for (size_t i = 0; i < n_vars; i++) {
+        const struct var *v = &vars[i];
+        const char *dflt = v->shown ? v->shown : v->fallback ? v->fallback : "(unset)";
+        fprintf(f, "  %s\n      %s", v->name, v->meaning);
+        if (is_number(v)) {
+            fprintf(f, " (%ld-%ld)", v->min, v->max);
+        }
+        fprintf(f, " (default: %s)\n", dflt);
     }
 }

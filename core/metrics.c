@@ -1,6 +1,8 @@
 /* Counters and histograms in the Prometheus text format (see metrics.h). */
 #include "core/metrics.h"
 
+#include <errno.h>
+
 static const double bucket_bounds_s[METRICS_N_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 };
@@ -60,6 +62,10 @@ void metrics_render(const struct metrics *m, const struct op_metrics *ops, int n
     counter(out, "classment_refused_connections_total", "counter",
             "Connections closed at accept because the descriptor limit was near.",
             m->refused_connections);
+    counter(out, "classment_sealed_open_failures_total", "counter",
+            "Sealed personal values that failed to open (tampered with, or under a missing "
+            "key); each was sent as nil.",
+            m->sealed_open_failures);
 
     strbuf_printf(out, "# HELP classment_replies_total Requests completed, by op and code.\n"
                        "# TYPE classment_replies_total counter\n");
@@ -91,5 +97,22 @@ void metrics_render(const struct metrics *m, const struct op_metrics *ops, int n
                       "classment_op_duration_seconds_count{op=\"%s\"} %llu\n",
                       ops[i].op, (unsigned long long)cumulative, ops[i].op, ops[i].sum_s,
                       ops[i].op, (unsigned long long)ops[i].count);
+    }
+}
+
+int metrics_add_source(struct metrics *m, void (*render)(void *ctx, struct strbuf *out),
+                       void *ctx)
+{
+    if (m->n_sources >= METRICS_MAX_SOURCES) {
+        return -ENOSPC;
+    }
+    m->sources[m->n_sources++] = (struct metrics_source){ render, ctx };
+    return 0;
+}
+
+void metrics_render_sources(const struct metrics *m, struct strbuf *out)
+{
+    for (size_t i = 0; i < m->n_sources; i++) {
+        m->sources[i].render(m->sources[i].ctx, out);
     }
 }

@@ -18,6 +18,15 @@ struct op_metrics {
     double sum_s;
 };
 
+/* A domain's own figures, appended to /metrics after the server's (the tracker's trips and
+ * GPS frames, say); registered at start-up, so core needs to know no domain. */
+struct metrics_source {
+    void (*render)(void *ctx, struct strbuf *out);
+    void *ctx;
+};
+
+#define METRICS_MAX_SOURCES 8
+
 struct metrics {
     uint64_t connections;        /* gauge */
     uint64_t connections_total;
@@ -30,7 +39,16 @@ struct metrics {
     uint64_t heartbeat_drops;    /* connections dropped after three silent heartbeat periods */
     uint64_t batched_writes;     /* writes that carried more than one queued frame */
     uint64_t refused_connections;/* closed at accept: too close to the descriptor limit */
+    uint64_t sealed_open_failures; /* sealed values sent as nil because they did not open */
+    struct metrics_source sources[METRICS_MAX_SOURCES];
+    size_t n_sources;
 };
+
+/* Adds a source of figures; returns 0 or -ENOSPC. */
+int metrics_add_source(struct metrics *m, void (*render)(void *ctx, struct strbuf *out),
+                       void *ctx);
+/* Appends every registered source's figures. */
+void metrics_render_sources(const struct metrics *m, struct strbuf *out);
 
 /* Records one completed op: outcome code (OP_OK or an OP_E_*) and its latency. */
 void op_metrics_observe(struct op_metrics *m, int code, double seconds);

@@ -34,7 +34,32 @@ static void finish(struct op_ctx *op, int code)
     log_event(LOG_DEBUG, "op", "request done", "conn=%llu op=%s code=%s us=%.0f",
               (unsigned long long)op->peer->id, op->op_name, op_err_code(code), seconds * 1e6);
     peer_unref(op->peer);
+    arena_deinit(&op->arena);
     free(op);
+}
+
+void op_finish_rc(struct op_ctx *op, int rc)
+{
+    if (rc > 0) {
+        op->args = NULL;
+        op_fail(op, (enum op_err)rc, op->fail_message, op->fail_field);
+    } else if (rc < 0) {
+        log_event(LOG_ERROR, "op", "handler failed", "op=%s conn=%llu err=%d", op->op_name,
+                  (unsigned long long)op->peer->id, rc);
+        op_fail(op, OP_E_INTERNAL, "internal error", NULL);
+    }
+}
+
+void *op_alloc(struct op_ctx *op, size_t n)
+{
+    return arena_alloc(&op->arena, n);
+}
+
+int op_refuse(struct op_ctx *op, enum op_err code, const char *field, const char *message)
+{
+    op->fail_field = field;
+    op->fail_message = message;
+    return code;
 }
 
 static void deliver(struct op_ctx *op, struct msgbuf *m)
@@ -59,6 +84,13 @@ void op_reply_end(struct op_ctx *op)
         msgbuf_unref(m);
     }
     finish(op, OP_OK);
+}
+
+void op_reply_packed(struct op_ctx *op, const unsigned char *data, size_t len)
+{
+    msgpack_packer *pk = op_reply_begin(op);
+    pk->callback(pk->data, (const char *)data, len);
+    op_reply_end(op);
 }
 
 void op_reply_empty(struct op_ctx *op)
@@ -101,29 +133,6 @@ void op_fail_rate_limited(struct op_ctx *op, double retry_after_s)
     finish(op, OP_E_RATE_LIMITED);
 }
 
-void op_fail_db(struct op_ctx *op, int dbpool_status, const PGresult *res)
-{
-    if (dbpool_status == DBPOOL_E_QUERY) {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        log_event(LOG_ERROR, "op", "query failed", "op=%s sqlstate=%s error=\"%s\"",
-                  op->op_name, state ? state : "-", primary ? primary : "-");
-        op_fail(op, OP_E_INTERNAL, "internal error", NULL);
-        return;
-    }
-    op_fail(op, OP_E_UNAVAILABLE, "the database is unavailable, try again shortly", NULL);
-}
-
-int op_query(struct op_ctx *op, const char *sql, int n_params, const char *const *params,
-             void (*cb)(void *arg, int status, const PGresult *res), void *arg)
-{
-    if (dbpool_query(op->env->db, sql, n_params, params, cb, arg) != 0) {
-        op->fail_message = "the database is unavailable, try again shortly";
-        return OP_E_UNAVAILABLE;
-    }
-    return 0;
-}
-
 void op_reply_id(struct op_ctx *op, int64_t id)
 {
     msgpack_packer *pk = op_reply_begin(op);
@@ -161,6 +170,62 @@ static const msgpack_object *arg(struct op_ctx *op, const char *name)
 {
     const msgpack_object *v = op_map_get(op->args, name);
     return v && v->type != MSGPACK_OBJECT_NIL ? v : NULL;
+}
+
+bool op_has_arg(struct op_ctx *op, const char *name)
+{
+    return arg(op, name) != NULL;
+}
+
+int64_t op_get_id(struct op_ctx *op, const char *name)
+{
+    return op_get_int(op, name, 0);
+}
+
+int64_t op_get_int(struct op_ctx *op, const char *name, int64_t dflt)
+{
+    const msgpack_object *v = arg(op, name);
+    if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
+        return (int64_t)v->via.u64;
+    }
+    if (v && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        return v->via.i64;
+    }
+    return dflt;
+}
+
+double op_get_num(struct op_ctx *op, const char *name, double dflt)
+{
+    const msgpack_object *v = arg(op, name);
+    if (!v) {
+        return dflt;
+    }
+    switch (v->type) {
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return v->via.f64;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return (double)v->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return (double)v->via.i64;
+    default:
+        return dflt;
+    }
+}
+
+bool op_get_bool(struct op_ctx *op, const char *name, bool dflt)
+{
+    const msgpack_object *v = arg(op, name);
+    return v && v->type == MSGPACK_OBJECT_BOOLEAN ? v->via.boolean : dflt;
+}
+
+const char *op_get_str(struct op_ctx *op, const char *name)
+{
+    const msgpack_object *v = arg(op, name);
+    if (!v || v->type != MSGPACK_OBJECT_STR) {
+        return NULL;
+    }
+    return arena_strndup(&op->arena, v->via.str.ptr, v->via.str.size);
 }
 
 int op_arg_int_opt(struct op_ctx *op, const char *name, int64_t min, int64_t max, int64_t *out,

@@ -55,7 +55,9 @@ struct peer {
     uint32_t head, len, cap, max;
     size_t queued_bytes;
     uint64_t coalesced;   /* messages replaced by a newer one with the same key */
-    uint32_t n_subscriptions; /* live-trip subscriptions (tracking/), to skip work on close */
+    /* Registrations some domain holds on this peer (subscriptions, say): while 0, closing
+     * the peer needs no domain to look for its own. */
+    uint32_t n_listeners;
     /* error-event budget (token bucket) */
     double err_tokens;
     uint64_t err_refill_ms;

@@ -11,7 +11,6 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 #include "gateway/server_internal.h"
-#include "tracking/tracker.h"
 
 /* Descriptors kept free for the database, logs and files when connections near the limit. */
 #define FD_RESERVE 64
@@ -87,9 +86,9 @@ static int serve_metrics(struct lws *wsi, struct http_session *h, struct server 
                   "classment_db_reconnects_total %llu\n",
                   st.size, st.connected, st.busy, st.queued, st.queries_total, st.errors_total,
                   st.unavailable_total, st.reconnects_total);
-    if (srv->env->sms) {
+    if (srv->people->sms) {
         struct sms_stats ss;
-        sms_get_stats(srv->env->sms, &ss);
+        sms_get_stats(srv->people->sms, &ss);
         strbuf_printf(&sb,
                       "# HELP classment_sms_total SMS by outcome.\n"
                       "# TYPE classment_sms_total counter\n"
@@ -115,9 +114,7 @@ static int serve_metrics(struct lws *wsi, struct http_session *h, struct server 
                       (unsigned long long)as.recorded, (unsigned long long)as.written,
                       (unsigned long long)as.dropped, (unsigned long long)as.buffered);
     }
-    if (srv->env->tracker) {
-        tracker_render_metrics(srv->env->tracker, &sb);
-    }
+    metrics_render_sources(srv->env->metrics, &sb);
     int r = respond(wsi, h, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                     sb.data, sb.len);
     strbuf_deinit(&sb);

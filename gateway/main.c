@@ -22,6 +22,9 @@
 #include "gateway/router.h"
 #include "gateway/server.h"
 #include "gateway/session_check.h"
+#include "people/people.h"
+#include "tracking/positions.h"
+#include "tracking/roster_sync.h"
 #include "tracking/tracker.h"
 
 /* How long a stop waits for database work in flight. */
@@ -32,6 +35,7 @@ struct app {
     struct config cfg;
     struct metrics metrics;
     struct op_env env;
+    struct people people; /* the context of the people layer's ops */
     struct router *router;
     struct server *server;
     struct dbpool *db;
@@ -81,7 +85,6 @@ static void on_tracker_closed(void *arg)
 {
     struct app *app = arg;
     app->tracker = NULL;
-    app->env.tracker = NULL;
     audit_close(app->audit, on_audit_closed, app);
 }
 
@@ -99,6 +102,15 @@ static void on_sweep(uv_timer_t *t)
     uint64_t now = op_now_ms();
     ratelimit_sweep(app->login_by_addr, now);
     ratelimit_sweep(app->login_by_conn, now);
+}
+
+/* The tracker's figures in /metrics, while it runs. */
+static void render_tracker_metrics(void *arg, struct strbuf *out)
+{
+    struct app *app = arg;
+    if (app->tracker) {
+        tracker_render_metrics(app->tracker, out);
+    }
 }
 
 static void stop(struct app *app, const char *why)
@@ -199,19 +211,10 @@ static int serve(struct app *app)
     }
     app->audit = audit_new(&app->loop, app->db);
     app->retention = retention_new(&app->loop, app->db, app->cfg.audit_retention_days,
-                                   app->cfg.session_retention_days,
-                                   app->cfg.position_retention_days, 3600);
+                                   app->cfg.session_retention_days, 3600);
+    positions_register_purge(app->retention, app->cfg.position_retention_days);
     app->presence = presence_new();
-    struct tracker_config tc;
-    tracker_config_defaults(&tc);
-    tc.min_interval_ms = app->cfg.gps_min_interval_ms;
-    tc.max_age_s = app->cfg.gps_max_age_s;
-    tc.max_speed_mps = app->cfg.gps_max_speed_mps;
-    tc.idle_end_s = app->cfg.trip_idle_s;
-    tc.stop_radius_m = app->cfg.stop_radius_m;
-    tc.approach_s = app->cfg.stop_approach_s;
-    tc.retention_days = app->cfg.position_retention_days;
-    app->tracker = tracker_new(&app->loop, app->db, app->presence, &tc);
+    app->tracker = tracker_new(&app->loop, app->db, app->presence, &app->cfg.tracking);
     /* Login requests: a burst of 10 then one every 6 s per connection; a school's Wi-Fi puts
      * many phones behind one address, so the address allows 60 then 5 per second. */
     app->login_by_conn = ratelimit_new(10, 1.0 / 6.0, 200000);
@@ -221,24 +224,32 @@ static int serve(struct app *app)
     uv_timer_start(&app->sweep_timer, on_sweep, 60000, 60000);
     app->env = (struct op_env){
         .loop = &app->loop, .db = app->db, .cfg = &app->cfg, .metrics = &app->metrics,
-        .keys = &app->keys, .sms = app->sms, .audit = app->audit,
-        .login_by_addr = app->login_by_addr, .login_by_conn = app->login_by_conn,
-        .presence = app->presence, .tracker = app->tracker,
-        .close_sessions = session_check_close,
+        .keys = &app->keys, .audit = app->audit,
     };
-    app->router = router_new(all_op_tables, n_op_tables);
+    app->people = (struct people){
+        .sms = app->sms, .login_by_addr = app->login_by_addr, .login_by_conn = app->login_by_conn,
+        .presence = app->presence, .close_sessions = session_check_close,
+    };
+    metrics_add_source(&app->metrics, render_tracker_metrics, app);
+    /* Tracking's listener, and the tracking ops' context, read app->tracker each time:
+     * on_tracker_closed clears it. */
+    roster_sync_register(&app->people.roster, &app->tracker);
+    struct op_table tables[OPS_MAX_TABLES];
+    struct ops_domains domains = { .router = &app->router, .people = &app->people,
+                                   .tracking = &app->tracker };
+    app->router = router_new(tables, ops_tables(&domains, tables));
     if (!app->router) {
         uv_close((uv_handle_t *)&app->sweep_timer, NULL);
         rc = abandon(app);
         goto out;
     }
-    app->server = server_new(&app->loop, &app->cfg, &app->env, app->router);
+    app->server = server_new(&app->loop, &app->cfg, &app->env, &app->people, app->router);
     if (!app->server) {
         uv_close((uv_handle_t *)&app->sweep_timer, NULL);
         rc = abandon(app);
         goto out;
     }
-    app->env.close_sessions_ctx = app->server;
+    app->people.close_sessions_ctx = app->server;
     uv_signal_init(&app->loop, &app->sigint);
     uv_signal_init(&app->loop, &app->sigterm);
     app->sigint.data = app->sigterm.data = app;

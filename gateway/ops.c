@@ -1,24 +1,38 @@
 /* The op tables of every domain (see ops.h). */
 #include "gateway/ops.h"
 
-#include "academics/audit_ops.h"
-#include "academics/student_ops.h"
-#include "academics/user_ops.h"
-#include "gateway/auth_ops.h"
 #include "gateway/sys_ops.h"
-#include "tracking/bus_ops.h"
-#include "tracking/route_ops.h"
-#include "tracking/tracker.h"
+#include "people/audit_log.h"
+#include "people/auth.h"
+#include "people/guardians.h"
+#include "people/students.h"
+#include "people/users.h"
+#include "tracking/buses.h"
+#include "tracking/route_assignments.h"
+#include "tracking/routes.h"
+#include "tracking/trips.h"
 
-const struct op_def *const all_op_tables[] = {
-    sys_ops,
-    auth_ops,
-    user_ops,
-    audit_ops,
-    trip_ops,
-    student_ops,
-    route_ops,
-    bus_ops,
-};
-
-const size_t n_op_tables = sizeof all_op_tables / sizeof all_op_tables[0];
+size_t ops_tables(const struct ops_domains *d, struct op_table *tables)
+{
+    static const struct ops_domains none;
+    if (!d) {
+        d = &none;
+    }
+    const struct op_table all[] = {
+        { sys_ops, d->router },
+        { auth_ops, d->people },
+        { user_ops, d->people },
+        { audit_ops, d->people },
+        { student_ops, d->people },
+        { guardian_ops, d->people },
+        { trip_ops, d->tracking },
+        { route_ops, d->tracking },
+        { route_assignment_ops, d->tracking },
+        { bus_ops, d->tracking },
+    };
+    size_t n = sizeof all / sizeof all[0];
+    for (size_t i = 0; i < n && i < OPS_MAX_TABLES; i++) {
+        tables[i] = all[i];
+    }
+    return n;
+}

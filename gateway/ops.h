@@ -4,5 +4,16 @@
 
 #include "core/op.h"
 
-extern const struct op_def *const all_op_tables[];
-extern const size_t n_op_tables;
+#define OPS_MAX_TABLES 16
+
+/* The context each domain's handlers find in op->domain; NULL where a domain needs none. */
+struct ops_domains {
+    struct router **router; /* sys.schema reads the router's published schema */
+    void *people;           /* users, students, guardians, logins, the audit log */
+    void *tracking;         /* trips, routes, buses: the address of the server's tracker
+                             * pointer (tracker_of in tracking/tracker.h) */
+};
+
+/* Fills tables (OPS_MAX_TABLES entries) with every domain's ops and context; returns how many.
+ * With d NULL every context is NULL (for listing the ops, as tests do). */
+size_t ops_tables(const struct ops_domains *d, struct op_table *tables);

@@ -5,39 +5,62 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/op_schema.h"
 #include "core/xalloc.h"
 
 struct router {
     const struct op_def **ops; /* sorted by name */
+    void **domains;            /* each op's table context, in the same order */
     size_t n_ops;
+    msgpack_sbuffer schema;    /* sys.schema's data, packed on first use */
     /* n_ops entries in the same order, then the two pseudo-ops below */
     struct op_metrics *metrics;
 };
 
 enum { PSEUDO_INVALID = 0, PSEUDO_UNKNOWN = 1, N_PSEUDO = 2 };
 
-static int compare_defs(const void *a, const void *b)
+struct entry {
+    const struct op_def *def;
+    void *domain;
+};
+
+static int compare_entries(const void *a, const void *b)
 {
-    const struct op_def *x = *(const struct op_def *const *)a;
-    const struct op_def *y = *(const struct op_def *const *)b;
-    return strcmp(x->name, y->name);
+    const struct entry *x = a;
+    const struct entry *y = b;
+    return strcmp(x->def->name, y->def->name);
 }
 
-struct router *router_new(const struct op_def *const *tables, size_t n_tables)
+struct router *router_new(const struct op_table *tables, size_t n_tables)
 {
     struct router *r = xcalloc(1, sizeof *r);
+    struct entry *entries = NULL;
     for (size_t t = 0; t < n_tables; t++) {
-        for (const struct op_def *d = tables[t]; d->name; d++) {
-            r->ops = xrealloc(r->ops, sizeof *r->ops * (r->n_ops + 1));
-            r->ops[r->n_ops++] = d;
+        for (const struct op_def *d = tables[t].ops; d->name; d++) {
+            entries = xrealloc(entries, sizeof *entries * (r->n_ops + 1));
+            entries[r->n_ops++] = (struct entry){ d, tables[t].domain };
         }
     }
     if (r->n_ops) {
-        qsort(r->ops, r->n_ops, sizeof *r->ops, compare_defs);
+        qsort(entries, r->n_ops, sizeof *entries, compare_entries);
     }
+    r->ops = xcalloc(r->n_ops + 1, sizeof *r->ops);
+    r->domains = xcalloc(r->n_ops + 1, sizeof *r->domains);
     for (size_t i = 0; i < r->n_ops; i++) {
+        r->ops[i] = entries[i].def;
+        r->domains[i] = entries[i].domain;
+    }
+    free(entries);
+    for (size_t i = 0; i < r->n_ops; i++) {
+        const char *why = NULL;
         if (!r->ops[i]->fn || (i > 0 && strcmp(r->ops[i - 1]->name, r->ops[i]->name) == 0)) {
-            log_event(LOG_ERROR, "router", "bad op table row", "op=%s", r->ops[i]->name);
+            why = "no handler, or a duplicate name";
+        } else if (op_schema_valid(r->ops[i]->args, &why) != 0) {
+            /* why is set */
+        }
+        if (why) {
+            log_event(LOG_ERROR, "router", "bad op table row", "op=%s why=\"%s\"",
+                      r->ops[i]->name, why);
             router_free(r);
             return NULL;
         }
@@ -56,7 +79,9 @@ void router_free(struct router *r)
     if (!r) {
         return;
     }
+    msgpack_sbuffer_destroy(&r->schema);
     free(r->ops);
+    free(r->domains);
     free(r->metrics);
     free(r);
 }
@@ -105,6 +130,20 @@ size_t router_count(const struct router *r)
 const struct op_def *router_op_at(const struct router *r, size_t i)
 {
     return i < r->n_ops ? r->ops[i] : NULL;
+}
+
+const unsigned char *router_schema(struct router *r, size_t *len)
+{
+    if (r->schema.size == 0) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &r->schema, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, r->n_ops);
+        for (size_t i = 0; i < r->n_ops; i++) {
+            op_schema_pack_op(&pk, r->ops[i]);
+        }
+    }
+    *len = r->schema.size;
+    return (const unsigned char *)r->schema.data;
 }
 
 const struct op_metrics *router_metrics(const struct router *r, int *n)
@@ -186,17 +225,17 @@ enum router_outcome router_dispatch(struct router *r, const struct op_env *env, 
     op->has_id = req.has_id;
     op->id = req.id;
     op->args = req.args;
-    int rc = def->fn(op);
-    /* A handler that returned an error has not answered and kept no reference to op. */
-    if (rc > 0) {
-        op->args = NULL;
-        op_fail(op, (enum op_err)rc, op->fail_message, op->fail_field);
-    } else if (rc < 0) {
-        log_event(LOG_ERROR, "router", "handler failed", "op=%s conn=%llu err=%d", def->name,
-                  (unsigned long long)p->id, rc);
-        op_fail(op, OP_E_INTERNAL, "internal error", NULL);
+    op->domain = r->domains[i];
+    int rc = op_schema_check(def->args, req.args, &op->arena, &op->fail_field,
+                             &op->fail_message);
+    if (rc == 0) {
+        rc = def->fn(op);
+    } else if (def->bad_args) {
+        def->bad_args(op);
     }
-    /* rc == 0: op may already be freed; it must not be touched here. */
+    /* A handler that returned an error has not answered and kept no reference to op;
+     * rc == 0: op may already be freed; it must not be touched here. */
+    op_finish_rc(op, rc);
 out:
     envelope_request_deinit(&req);
     return outcome;

@@ -11,9 +11,10 @@
 
 struct router;
 
-/* Joins the NULL-terminated op tables in tables[0..n_tables). Returns NULL (after logging the
- * name) when two rows share a name or a row has no handler. */
-struct router *router_new(const struct op_def *const *tables, size_t n_tables);
+/* Joins the op tables in tables[0..n_tables); each op's handler finds its table's domain in
+ * op->domain. Returns NULL (after logging the name) when two rows share a name, a row has no
+ * handler or its argument schema is malformed. */
+struct router *router_new(const struct op_table *tables, size_t n_tables);
 void router_free(struct router *r);
 
 enum router_outcome {
@@ -30,5 +31,8 @@ const struct op_def *router_find(const struct router *r, const char *name, size_
 /* The registered ops in name order, for introspection and the role-matrix test. */
 size_t router_count(const struct router *r);
 const struct op_def *router_op_at(const struct router *r, size_t i);
+/* The published schema of every op (sys.schema): a msgpack array of
+ * {name, roles, public, args}, packed once and kept; borrowed, len in *len. */
+const unsigned char *router_schema(struct router *r, size_t *len);
 /* Per-op metrics: one entry per registered op, then "(invalid)" and "(unknown)". */
 const struct op_metrics *router_metrics(const struct router *r, int *n);

@@ -48,12 +48,13 @@ static void flush_before_wait(uv_prepare_t *h)
 }
 
 struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_env *env,
-                          struct router *router)
+                          struct people *people, struct router *router)
 {
     struct server *s = xcalloc(1, sizeof *s);
     s->loop = loop;
     s->cfg = cfg;
     s->env = env;
+    s->people = people;
     s->router = router;
     /* Connections are bounded by descriptors, not by anything of ours: take all the process
      * may have. */

@@ -8,12 +8,14 @@
 #include "core/op.h"
 #include "gateway/router.h"
 
+struct people;
 struct server;
 
 /* Starts listening. Returns NULL when libwebsockets cannot start at all; see
- * server_is_listening for a busy address or unreadable TLS files. env and router are borrowed and must outlive the server. */
+ * server_is_listening for a busy address or unreadable TLS files. env, people and router are
+ * borrowed and must outlive the server. */
 struct server *server_new(uv_loop_t *loop, const struct config *cfg, struct op_env *env,
-                          struct router *router);
+                          struct people *people, struct router *router);
 
 /* False when the listening socket could not be opened (the reason is logged); the caller
  * then stops the server as usual and exits with an error. */

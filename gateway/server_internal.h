@@ -10,6 +10,7 @@
 #include "core/op.h"
 #include "core/peer.h"
 #include "gateway/router.h"
+#include "people/people.h"
 
 struct ws_session;
 
@@ -20,6 +21,7 @@ struct server {
     uv_loop_t *loop;
     const struct config *cfg;
     struct op_env *env;
+    struct people *people; /* SMS statistics, presence of closing connections */
     struct router *router;
     struct lws_context *lws;
     struct lws_vhost *vhost;

@@ -10,7 +10,7 @@ struct server;
 /* WebSocket close code for a connection whose session has ended. */
 #define SESSION_CLOSE_ENDED 4001
 
-/* op_env.close_sessions for the gateway: ctx is the struct server. */
+/* struct people's close_sessions for the gateway: ctx is the struct server. */
 void session_check_close(void *ctx, int64_t session_id, int64_t user_id);
 /* Starts the periodic check on the server's loop. */
 void session_check_start(struct server *srv);

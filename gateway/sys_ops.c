@@ -1,47 +1,46 @@
 /* sys.ping answers from the loop alone; sys.status also times a round trip to the database,
- * so clients and probes can tell "server up" from "server up and able to serve data". */
+ * so clients and probes can tell "server up" from "server up and able to serve data";
+ * sys.schema publishes every op's name, roles and arguments, for clients that build their
+ * forms from it. */
 #include "gateway/sys_ops.h"
 
-#include "core/dbpool.h"
+#include "core/op_db.h"
+#include "core/op_pack.h"
+#include "gateway/router.h"
 
 static int op_sys_ping(struct op_ctx *op)
 {
-    msgpack_packer *pk = op_reply_begin(op);
-    msgpack_pack_map(pk, 1);
-    envelope_pack_key(pk, "now");
-    msgpack_pack_uint64(pk, op_now_ms());
-    op_reply_end(op);
+    op_reply_fields(op, (struct op_field[]){ op_f_u64("now", op_now_ms()), { 0 } });
     return 0;
 }
 
-static void on_status_result(void *arg, int status, const PGresult *res)
+static int reply_status(struct op_ctx *op, const PGresult *res)
 {
-    struct op_ctx *op = arg;
-    if (status != DBPOOL_OK) {
-        op_fail_db(op, status, res);
-        return;
-    }
+    (void)res;
     double db_ms = (double)(op_mono_ns() - op->start_ns) / 1e6;
-    msgpack_packer *pk = op_reply_begin(op);
-    msgpack_pack_map(pk, 2);
-    envelope_pack_key(pk, "now");
-    msgpack_pack_uint64(pk, op_now_ms());
-    envelope_pack_key(pk, "db_ms");
-    msgpack_pack_double(pk, db_ms);
-    op_reply_end(op);
+    op_reply_fields(op, (struct op_field[]){ op_f_u64("now", op_now_ms()),
+                                             op_f_f64("db_ms", db_ms), { 0 } });
+    return 0;
 }
 
 static int op_sys_status(struct op_ctx *op)
 {
-    if (dbpool_query(op->env->db, "SELECT 1", 0, NULL, on_status_result, op) != 0) {
-        op->fail_message = "the database is unavailable";
-        return OP_E_UNAVAILABLE;
-    }
+    return op_sql(op, &(struct op_sql){ .sql = "SELECT 1", .on_rows = reply_status });
+}
+
+/* The schema is packed once, on first use, and kept by the router. */
+static int op_sys_schema(struct op_ctx *op)
+{
+    struct router **router = op->domain;
+    size_t len;
+    const unsigned char *data = router_schema(*router, &len);
+    op_reply_packed(op, data, len);
     return 0;
 }
 
 const struct op_def sys_ops[] = {
     { .name = "sys.ping", .fn = op_sys_ping, .roles = ROLE_ANY, .flags = OP_PUBLIC },
+    { .name = "sys.schema", .fn = op_sys_schema, .roles = ROLE_ANY, .flags = OP_PUBLIC },
     { .name = "sys.status", .fn = op_sys_status, .roles = ROLE_ANY, .flags = OP_PUBLIC },
     { .name = NULL },
 };

@@ -8,7 +8,7 @@
 #include "core/xalloc.h"
 #include "gateway/heartbeat.h"
 #include "gateway/server_internal.h"
-#include "tracking/tracker.h"
+#include "people/people.h"
 
 _Static_assert(LWS_PRE <= MSGBUF_HEADROOM, "msgbuf headroom must fit the lws frame header");
 
@@ -447,9 +447,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         srv->env->metrics->connections--;
         reset_rx(s);
         if (s->peer->caller.user_id) {
-            presence_remove(srv->env->presence, s->peer->caller.user_id, s->peer);
+            presence_remove(srv->people->presence, s->peer->caller.user_id, s->peer);
         }
-        tracker_peer_gone(srv->env->tracker, s->peer);
+        roster_peer_left(&srv->people->roster, s->peer); /* its subscriptions end */
         peer_detach(s->peer);
         peer_unref(s->peer);
         s->peer = NULL;

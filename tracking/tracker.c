@@ -1,4 +1,4 @@
-/* Live trips in memory: loading, GPS validation, fan-out to subscribers, stop events, batched
+/* Live trips in memory: loading, GPS ingest, fan-out to subscribers, stop events, batched
  * storage of positions and ending idle trips (see tracker.h). */
 #include "tracking/tracker.h"
 
@@ -18,23 +18,12 @@
 
 /* ETAs use at least this speed, so a bus waiting at a light does not report "never". */
 #define MIN_ETA_SPEED_MPS 3.0
+/* Stored positions are written at least this often, in INSERTs of up to BATCH_MAX rows. */
+#define FLUSH_MS 1000
 #define BATCH_MAX 5000
-
-void tracker_config_defaults(struct tracker_config *cfg)
-{
-    *cfg = (struct tracker_config){
-        .min_interval_ms = 500,
-        .max_age_s = 120,
-        .max_future_s = 60,
-        .max_speed_mps = 50,
-        .idle_end_s = 900,
-        .stop_radius_m = 60,
-        .approach_s = 300,
-        .flush_ms = 1000,
-        .buffer_max = 200000,
-        .retention_days = 30,
-    };
-}
+/* Positions held for the database while it is down (about 12 MB); beyond that new ones are
+ * counted as overflow and not stored. */
+#define BUFFER_MAX 200000
 
 static void query_done(struct tracker *t);
 
@@ -47,6 +36,9 @@ static size_t slot_of(const struct tracker *t, int64_t id)
 
 struct live_trip *tracker_find(struct tracker *t, int64_t trip_id)
 {
+    if (!t) {
+        return NULL;
+    }
     for (struct live_trip *lt = t->slots[slot_of(t, trip_id)]; lt; lt = lt->next) {
         if (lt->id == trip_id) {
             return lt;
@@ -58,7 +50,7 @@ struct live_trip *tracker_find(struct tracker *t, int64_t trip_id)
 static void trip_free(struct live_trip *lt)
 {
     for (size_t i = 0; i < lt->n_subs; i++) {
-        lt->subs[i].peer->n_subscriptions--;
+        lt->subs[i].peer->n_listeners--;
         peer_unref(lt->subs[i].peer);
     }
     for (size_t i = 0; i < lt->n_stops; i++) {
@@ -249,6 +241,10 @@ static void on_loaded(void *arg, int status, const PGresult *res)
 
 void tracker_load(struct tracker *t, int64_t trip_id, tracker_load_fn *cb, void *arg)
 {
+    if (!t) {
+        cb(arg, NULL, DBPOOL_E_CANCELLED); /* closed: the server is stopping */
+        return;
+    }
     struct live_trip *lt = tracker_find(t, trip_id);
     if (lt) {
         cb(arg, lt, DBPOOL_OK);
@@ -292,12 +288,12 @@ void tracker_subscribe(struct tracker *t, struct live_trip *lt, struct peer *p, 
         lt->subs = xrealloc(lt->subs, lt->cap_subs * sizeof *lt->subs);
     }
     lt->subs[lt->n_subs++] = (struct trip_sub){ .peer = peer_ref(p), .user_id = user };
-    p->n_subscriptions++;
+    p->n_listeners++;
 }
 
 static void remove_sub(struct live_trip *lt, size_t i)
 {
-    lt->subs[i].peer->n_subscriptions--;
+    lt->subs[i].peer->n_listeners--;
     peer_unref(lt->subs[i].peer);
     lt->subs[i] = lt->subs[--lt->n_subs];
 }
@@ -315,10 +311,10 @@ bool tracker_unsubscribe(struct live_trip *lt, struct peer *p)
 
 void tracker_peer_gone(struct tracker *t, struct peer *p)
 {
-    if (!t || p->n_subscriptions == 0) {
+    if (!t || p->n_listeners == 0) {
         return;
     }
-    for (size_t s = 0; s < t->n_slots && p->n_subscriptions; s++) {
+    for (size_t s = 0; s < t->n_slots && p->n_listeners; s++) {
         for (struct live_trip *lt = t->slots[s]; lt; lt = lt->next) {
             tracker_unsubscribe(lt, p);
         }
@@ -478,7 +474,7 @@ void tracker_push_to_route_parents(struct tracker *t, struct live_trip *lt, stru
 
 void tracker_forget(struct tracker *t, int64_t trip_id, const char *reason)
 {
-    struct live_trip *lt = detach(t, trip_id);
+    struct live_trip *lt = t ? detach(t, trip_id) : NULL;
     if (!lt) {
         return;
     }
@@ -581,7 +577,7 @@ static void check_stops(struct tracker *t, struct live_trip *lt)
         double along = to_next + (s->along_m - lt->stops[next].along_m);
         double speed = lt->speed_mps > MIN_ETA_SPEED_MPS ? lt->speed_mps : MIN_ETA_SPEED_MPS;
         double eta = along / speed;
-        if (eta <= t->cfg.approach_s) {
+        if (eta <= t->cfg.stop_approach_s) {
             s->approached = true;
             push_stop_event(t, lt, s, "trip.stop.approaching", (int)lround(eta));
         }
@@ -590,65 +586,49 @@ static void check_stops(struct tracker *t, struct live_trip *lt)
 
 /* --- ingest and fan-out --- */
 
-static int refuse(struct tracker *t, enum refusal r, int code, const char *why,
-                  const char *field, const char **why_out, const char **field_out)
-{
-    t->refused[r]++;
-    *why_out = why;
-    *field_out = field;
-    return code;
-}
+/* The /metrics reason each broken rule is counted under. */
+static const enum refusal gps_refusals[] = {
+    [GPS_E_LAT_RANGE] = REFUSE_RANGE,   [GPS_E_LON_RANGE] = REFUSE_RANGE,
+    [GPS_E_TS_RANGE] = REFUSE_RANGE,    [GPS_E_SPD_RANGE] = REFUSE_RANGE,
+    [GPS_E_HDG_RANGE] = REFUSE_RANGE,   [GPS_E_ACC_RANGE] = REFUSE_RANGE,
+    [GPS_E_FUTURE] = REFUSE_FUTURE,     [GPS_E_STALE] = REFUSE_TOO_OLD,
+    [GPS_E_TOO_SOON] = REFUSE_RATE,     [GPS_E_OUT_OF_ORDER] = REFUSE_ORDER,
+    [GPS_E_TOO_FAST] = REFUSE_SPEED,
+};
 
 int tracker_ingest(struct tracker *t, struct live_trip *lt, const struct caller *who,
-                   const struct pos_in *pos, const char **why, const char **field)
+                   const struct pos_in *pos, uint64_t now_ms, enum gps_result *gps)
 {
     if (lt->school_id != who->school_id) {
-        return refuse(t, REFUSE_NOT_ACTIVE, OP_E_NOT_FOUND, "no such active trip", "trip", why,
-                      field);
+        t->refused[REFUSE_NOT_ACTIVE]++;
+        return TRACKER_E_NOT_ACTIVE;
     }
     if (lt->driver_id != who->user_id) {
-        return refuse(t, REFUSE_NOT_DRIVER, OP_E_FORBIDDEN, "only the trip's driver sends "
-                      "positions", "trip", why, field);
+        t->refused[REFUSE_NOT_DRIVER]++;
+        return TRACKER_E_NOT_DRIVER;
     }
-    uint64_t now = op_now_ms();
-    if (pos->ts_ms > (double)now + t->cfg.max_future_s * 1000.0) {
-        return refuse(t, REFUSE_FUTURE, OP_E_BAD_REQUEST, "ts is in the future", "ts", why,
-                      field);
-    }
-    if (pos->ts_ms < (double)now - t->cfg.max_age_s * 1000.0) {
-        return refuse(t, REFUSE_TOO_OLD, OP_E_BAD_REQUEST, "ts is too old", "ts", why, field);
-    }
-    double dt_s = 0;
-    double dist = 0;
-    if (lt->has_pos) {
-        if (now - lt->rx_ms < (uint64_t)t->cfg.min_interval_ms) {
-            return refuse(t, REFUSE_RATE, OP_E_RATE_LIMITED, "positions too frequent", NULL,
-                          why, field);
-        }
-        dt_s = (pos->ts_ms - lt->ts_ms) / 1000.0;
-        if (dt_s <= 0) {
-            return refuse(t, REFUSE_ORDER, OP_E_BAD_REQUEST,
-                          "ts is not after the previous position", "ts", why, field);
-        }
-        dist = geo_distance_m(lt->lat, lt->lon, pos->lat, pos->lon);
-        if (dist / dt_s > t->cfg.max_speed_mps) {
-            return refuse(t, REFUSE_SPEED, OP_E_BAD_REQUEST,
-                          "position implies an impossible speed", "lat", why, field);
-        }
+    const struct gps_frame *f = &pos->gps;
+    struct gps_fix prev = { .lat = lt->lat, .lon = lt->lon, .ts_ms = lt->ts_ms,
+                            .rx_ms = lt->rx_ms };
+    double implied_mps = 0;
+    *gps = gps_check(f, lt->has_pos ? &prev : NULL, &t->cfg, now_ms, &implied_mps);
+    if (*gps != GPS_OK) {
+        t->refused[gps_refusals[*gps]]++;
+        return TRACKER_E_GPS;
     }
     /* Accepted: remember it, encode it once, queue it to every subscriber. */
-    double speed = pos->has_spd ? pos->spd : (dt_s > 0 ? dist / dt_s : 0);
+    double speed = f->has_spd ? f->spd : implied_mps;
     lt->speed_mps = lt->has_pos ? 0.7 * lt->speed_mps + 0.3 * speed : speed;
     lt->has_pos = true;
-    lt->lat = pos->lat;
-    lt->lon = pos->lon;
-    lt->ts_ms = pos->ts_ms;
+    lt->lat = f->lat;
+    lt->lon = f->lon;
+    lt->ts_ms = f->ts_ms;
     lt->ts_is_float = pos->ts_is_float;
-    lt->spd = pos->spd;
-    lt->hdg = pos->hdg;
-    lt->has_spd = pos->has_spd;
-    lt->has_hdg = pos->has_hdg;
-    lt->rx_ms = now;
+    lt->spd = f->spd;
+    lt->hdg = f->hdg;
+    lt->has_spd = f->has_spd;
+    lt->has_hdg = f->has_hdg;
+    lt->rx_ms = now_ms;
     t->frames_accepted++;
 
     struct envelope_writer w;
@@ -671,7 +651,7 @@ int tracker_ingest(struct tracker *t, struct live_trip *lt, const struct caller 
     msgbuf_unref(lt->last);
     lt->last = m;
 
-    if ((size_t)t->n_rows >= (size_t)t->cfg.buffer_max) {
+    if (t->n_rows >= BUFFER_MAX) {
         t->positions_overflow++;
         if (t->positions_overflow == 1 || t->positions_overflow % 10000 == 0) {
             log_event(LOG_ERROR, "tracker", "position buffer full, positions not stored",
@@ -683,9 +663,9 @@ int tracker_ingest(struct tracker *t, struct live_trip *lt, const struct caller 
             t->rows = xrealloc(t->rows, t->cap_rows * sizeof *t->rows);
         }
         t->rows[t->n_rows++] = (struct pos_row){
-            .trip_id = lt->id, .ts_ms = pos->ts_ms, .lat = pos->lat, .lon = pos->lon,
-            .spd = pos->spd, .hdg = pos->hdg, .acc = pos->acc, .has_spd = pos->has_spd,
-            .has_hdg = pos->has_hdg, .has_acc = pos->has_acc,
+            .trip_id = lt->id, .ts_ms = f->ts_ms, .lat = f->lat, .lon = f->lon,
+            .spd = f->spd, .hdg = f->hdg, .acc = f->acc, .has_spd = f->has_spd,
+            .has_hdg = f->has_hdg, .has_acc = f->has_acc,
         };
     }
     if (lt->n_stops) {
@@ -820,7 +800,7 @@ static void on_idle_tick(uv_timer_t *h)
     uint64_t now = op_now_ms();
     for (size_t s = 0; s < t->n_slots; s++) {
         for (struct live_trip *lt = t->slots[s]; lt; lt = lt->next) {
-            if (now - lt->rx_ms < (uint64_t)t->cfg.idle_end_s * 1000u) {
+            if (now - lt->rx_ms < (uint64_t)t->cfg.trip_idle_s * 1000u) {
                 continue;
             }
             /* Push the deadline on so a slow database does not get the same request twice. */
@@ -853,7 +833,7 @@ static void query_done(struct tracker *t)
 }
 
 struct tracker *tracker_new(uv_loop_t *loop, struct dbpool *db, struct presence *presence,
-                            const struct tracker_config *cfg)
+                            const struct tracking_config *cfg)
 {
     struct tracker *t = xcalloc(1, sizeof *t);
     t->loop = loop;
@@ -866,9 +846,8 @@ struct tracker *tracker_new(uv_loop_t *loop, struct dbpool *db, struct presence 
     uv_timer_init(loop, &t->idle_timer);
     t->flush_timer.data = t->idle_timer.data = t;
     t->open_timers = 2;
-    uv_timer_start(&t->flush_timer, on_flush_tick, (uint64_t)cfg->flush_ms,
-                   (uint64_t)cfg->flush_ms);
-    uint64_t idle_check_ms = cfg->idle_end_s * 1000u / 4;
+    uv_timer_start(&t->flush_timer, on_flush_tick, FLUSH_MS, FLUSH_MS);
+    uint64_t idle_check_ms = cfg->trip_idle_s * 1000u / 4;
     if (idle_check_ms > 5000) {
         idle_check_ms = 5000;
     }

@@ -1,12 +1,14 @@
 /* The tracker's state, shared by tracker.c (registry, ingest, fan-out, storage) and
- * trip_ops.c (the trip.* handlers). Not for use outside tracking/. */
+ * trips.c (the trip.* handlers). Not for use outside tracking/. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
 #include "core/msgbuf.h"
 #include "core/peer.h"
+#include "tracking/gps.h"
 #include "tracking/tracker.h"
 
 struct trip_stop {
@@ -53,8 +55,9 @@ struct pos_row {
     bool has_spd, has_hdg, has_acc;
 };
 
+/* Why frames were refused, as counted in /metrics (in this order). */
 enum refusal {
-    REFUSE_RANGE,      /* lat/lon out of range or not numbers */
+    REFUSE_RANGE,      /* a field out of range or not a number */
     REFUSE_FUTURE,
     REFUSE_TOO_OLD,
     REFUSE_RATE,
@@ -79,7 +82,7 @@ struct tracker {
     uv_loop_t *loop;
     struct dbpool *db;
     struct presence *presence;
-    struct tracker_config cfg;
+    struct tracking_config cfg;
     struct live_trip **slots;
     size_t n_slots, n_trips;
     struct pending_load *loading;
@@ -111,14 +114,24 @@ void tracker_subscribe(struct tracker *t, struct live_trip *lt, struct peer *p, 
 /* Removes p from lt's subscribers; true when it was one. */
 bool tracker_unsubscribe(struct live_trip *lt, struct peer *p);
 
-/* Validates and accepts one position from the trip's driver. Returns 0, or an OP_E_* with
- * *why set (the refusal is counted). */
+/* A position from trip.pos; ts_is_float says how to echo ts to subscribers. */
 struct pos_in {
-    double lat, lon, ts_ms, spd, hdg, acc;
-    bool has_spd, has_hdg, has_acc, ts_is_float;
+    struct gps_frame gps;
+    bool ts_is_float;
 };
+
+/* Outcomes of tracker_ingest besides 0. */
+enum {
+    TRACKER_E_NOT_ACTIVE = 1, /* the trip is another school's */
+    TRACKER_E_NOT_DRIVER,     /* the caller does not drive it */
+    TRACKER_E_GPS,            /* the frame broke a rule of gps.h */
+};
+
+/* Checks and accepts one position from the trip's driver, arriving at now_ms (the server's
+ * clock): stores it, fans it out, checks the stops. Returns 0, or a TRACKER_E_* (for
+ * TRACKER_E_GPS with *gps set to the rule broken); each refusal is counted. */
 int tracker_ingest(struct tracker *t, struct live_trip *lt, const struct caller *who,
-                   const struct pos_in *pos, const char **why, const char **field);
+                   const struct pos_in *pos, uint64_t now_ms, enum gps_result *gps);
 
 /* Ends a live trip in memory: tells its subscribers (trip.ended) and forgets it. */
 void tracker_forget(struct tracker *t, int64_t trip_id, const char *reason);

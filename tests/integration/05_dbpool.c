@@ -19,15 +19,11 @@
 
 #include "core/dbpool.h"
 #include "core/migrate.h"
+#include "tests/support/testdb.h"
 
-/* Where the throwaway database lives; filled once by main and the group setup. */
+/* The throwaway database; filled once by the group setup. */
 struct env {
-    const char *host;
-    const char *port;
-    const char *user;
-    const char *template_db;
-    char dbname[64];
-    char conninfo[1024];  /* the test database, no application_name */
+    struct testdb db;     /* db.conninfo has no application_name */
     PGconn *admin;        /* plain blocking connection to the test database */
 };
 
@@ -55,63 +51,24 @@ struct call {
     char sqlstate[8];
 };
 
-/* Appends key='value' with libpq's quoting rules. */
-static void ci_append(char *buf, size_t len, const char *key, const char *value)
-{
-    size_t n = strlen(buf);
-    n += (size_t)snprintf(buf + n, len - n, "%s%s='", n ? " " : "", key);
-    for (const char *s = value; *s && n + 3 < len; s++) {
-        if (*s == '\'' || *s == '\\') {
-            buf[n++] = '\\';
-        }
-        buf[n++] = *s;
-    }
-    snprintf(buf + n, len - n, "'");
-}
-
-static void conninfo_for(char *buf, size_t len, const char *host, const char *db,
-                         const char *app)
-{
-    buf[0] = '\0';
-    ci_append(buf, len, "host", host);
-    ci_append(buf, len, "port", env.port);
-    ci_append(buf, len, "user", env.user);
-    ci_append(buf, len, "dbname", db);
-    if (app) {
-        ci_append(buf, len, "application_name", app);
-    }
-}
-
 static void ignore_notice(void *arg, const char *message)
 {
     (void)arg;
     (void)message;
 }
 
-static PGconn *admin_connect(const char *db)
+static PGconn *admin_connect(void)
 {
     char ci[1024];
-    conninfo_for(ci, sizeof ci, env.host, db, "t05_admin");
+    testdb_conninfo(&env.db, NULL, "t05_admin", ci, sizeof ci);
     PGconn *pg = PQconnectdb(ci);
     if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "05_dbpool: cannot connect to %s on %s:%s: %s", db, env.host, env.port,
-                PQerrorMessage(pg));
+        fprintf(stderr, "05_dbpool: cannot connect to %s: %s", env.db.name, PQerrorMessage(pg));
         PQfinish(pg);
         return NULL;
     }
     PQsetNoticeProcessor(pg, ignore_notice, NULL);
     return pg;
-}
-
-static bool admin_exec(PGconn *pg, const char *sql)
-{
-    PGresult *res = PQexec(pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok) {
-        fprintf(stderr, "05_dbpool: %s: %s", sql, PQresultErrorMessage(res));
-    }
-    PQclear(res);
-    return ok;
 }
 
 /* Runs a one-value query on the admin connection and returns it as an integer. */
@@ -130,26 +87,10 @@ static long admin_int(const char *sql, const char *param)
 static int group_setup(void **state)
 {
     (void)state;
-    PGconn *pg = admin_connect("postgres");
-    if (!pg) {
+    if (testdb_create(&env.db, "t_dbpool") != 0) {
         return -1;
     }
-    snprintf(env.dbname, sizeof env.dbname, "t_dbpool_%d", (int)getpid());
-    char *db = PQescapeIdentifier(pg, env.dbname, strlen(env.dbname));
-    char *tmpl = PQescapeIdentifier(pg, env.template_db, strlen(env.template_db));
-    char sql[512];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", db);
-    bool ok = admin_exec(pg, sql);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", db, tmpl);
-    ok = ok && admin_exec(pg, sql);
-    PQfreemem(db);
-    PQfreemem(tmpl);
-    PQfinish(pg);
-    if (!ok) {
-        return -1;
-    }
-    conninfo_for(env.conninfo, sizeof env.conninfo, env.host, env.dbname, NULL);
-    env.admin = admin_connect(env.dbname);
+    env.admin = admin_connect();
     return env.admin ? 0 : -1;
 }
 
@@ -158,18 +99,8 @@ static int group_teardown(void **state)
     (void)state;
     PQfinish(env.admin);
     env.admin = NULL;
-    PGconn *pg = admin_connect("postgres");
-    if (!pg) {
-        return -1;
-    }
-    char *db = PQescapeIdentifier(pg, env.dbname, strlen(env.dbname));
-    char sql[256];
-    /* FORCE: a test that cancelled a pg_sleep may leave its backend running for a while. */
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-    bool ok = admin_exec(pg, sql);
-    PQfreemem(db);
-    PQfinish(pg);
-    return ok ? 0 : -1;
+    testdb_drop(&env.db);
+    return 0;
 }
 
 static int fixture_setup(void **state)
@@ -257,7 +188,7 @@ static bool pool_all_connected(void *arg)
 static void pool_open(struct fixture *f, struct dbpool_config *cfg, const char *app)
 {
     char ci[1024];
-    conninfo_for(ci, sizeof ci, env.host, env.dbname, app);
+    testdb_conninfo(&env.db, NULL, app, ci, sizeof ci);
     cfg->conninfo = ci;
     f->pool = dbpool_new(&f->loop, cfg);
     assert_non_null(f->pool);
@@ -516,7 +447,7 @@ static void test_unavailable_without_server(void **state)
     char dir[64];
     char ci[1024];
     snprintf(dir, sizeof dir, "/tmp/t05-no-such-dir-%d", (int)getpid());
-    conninfo_for(ci, sizeof ci, dir, env.dbname, "t05_nosrv");
+    testdb_conninfo(&env.db, dir, "t05_nosrv", ci, sizeof ci);
     struct dbpool_config cfg = {
         .conninfo = ci, .size = 2, .connect_timeout_ms = 500,
         .reconnect_min_ms = 20, .reconnect_max_ms = 80,
@@ -545,7 +476,7 @@ static void test_unavailable_without_server(void **state)
 static void test_invalid_config_is_refused(void **state)
 {
     struct fixture *f = *state;
-    struct dbpool_config bad_size = { .conninfo = env.conninfo, .size = 0 };
+    struct dbpool_config bad_size = { .conninfo = env.db.conninfo, .size = 0 };
     assert_null(dbpool_new(&f->loop, &bad_size));
     struct dbpool_config bad_ci = { .conninfo = "host='unterminated", .size = 1 };
     assert_null(dbpool_new(&f->loop, &bad_ci));
@@ -780,12 +711,12 @@ static void test_migrate_applies_in_order_once(void **state)
     write_base_migrations(dir);
     char err[512];
     int n = -1;
-    int rc = migrate_run(env.conninfo, dir, &n, err, sizeof err);
+    int rc = migrate_run(env.db.conninfo, dir, &n, err, sizeof err);
     if (rc != 0) {
         fail_msg("migrate_run: %d %s", rc, err);
     }
     assert_int_equal(n, 2);
-    rc = migrate_run(env.conninfo, dir, &n, err, sizeof err);
+    rc = migrate_run(env.db.conninfo, dir, &n, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(n, 0);
     assert_int_equal(admin_int("SELECT count(*) FROM schema_migrations", NULL), 2);
@@ -806,12 +737,12 @@ static void test_migrate_failure_leaves_no_trace(void **state)
     write_base_migrations(dir);
     char err[512];
     int n = -1;
-    assert_int_equal(migrate_run(env.conninfo, dir, &n, err, sizeof err), 0);
+    assert_int_equal(migrate_run(env.db.conninfo, dir, &n, err, sizeof err), 0);
     write_file(dir, "0003_c.sql", "CREATE TABLE c (id int);\n"
                                   "INSERT INTO c VALUES (1);\n"
                                   "SELECT * FROM no_such_table;\n");
     n = -1;
-    assert_int_equal(migrate_run(env.conninfo, dir, &n, err, sizeof err), MIGRATE_E_FAILED);
+    assert_int_equal(migrate_run(env.db.conninfo, dir, &n, err, sizeof err), MIGRATE_E_FAILED);
     assert_int_equal(n, 0);
     assert_non_null(strstr(err, "0003_c.sql"));
     assert_non_null(strstr(err, "no_such_table"));
@@ -840,7 +771,7 @@ static void test_migrate_rejects_bad_folder(void **state)
     make_dir(dir, sizeof dir);
     write_file(dir, "0001_a.sql", "SELECT 1;");
     write_file(dir, "1_bad.sql", "SELECT 1;");
-    assert_int_equal(migrate_run(env.conninfo, dir, &n, err, sizeof err), MIGRATE_E_DIR);
+    assert_int_equal(migrate_run(env.db.conninfo, dir, &n, err, sizeof err), MIGRATE_E_DIR);
     assert_non_null(strstr(err, "1_bad.sql"));
     assert_int_equal(n, 0);
     remove_dir(dir);
@@ -848,16 +779,16 @@ static void test_migrate_rejects_bad_folder(void **state)
     make_dir(dir, sizeof dir);
     write_file(dir, "0007_x.sql", "SELECT 1;");
     write_file(dir, "0007_y.sql", "SELECT 1;");
-    assert_int_equal(migrate_run(env.conninfo, dir, &n, err, sizeof err), MIGRATE_E_DIR);
+    assert_int_equal(migrate_run(env.db.conninfo, dir, &n, err, sizeof err), MIGRATE_E_DIR);
     assert_non_null(strstr(err, "duplicate"));
     remove_dir(dir);
 
     make_dir(dir, sizeof dir);
     write_file(dir, "0008_.sql", "SELECT 1;");
-    assert_int_equal(migrate_run(env.conninfo, dir, &n, err, sizeof err), MIGRATE_E_DIR);
+    assert_int_equal(migrate_run(env.db.conninfo, dir, &n, err, sizeof err), MIGRATE_E_DIR);
     remove_dir(dir);
 
-    assert_int_equal(migrate_run(env.conninfo, "/tmp/t05-no-such-migrations", &n, err,
+    assert_int_equal(migrate_run(env.db.conninfo, "/tmp/t05-no-such-migrations", &n, err,
                                  sizeof err),
                      MIGRATE_E_DIR);
     /* Nothing was touched. */
@@ -870,7 +801,7 @@ static void test_migrate_reports_connect_failure(void **state)
     char dir[64];
     make_dir(dir, sizeof dir);
     char ci[1024];
-    conninfo_for(ci, sizeof ci, "/tmp/t05-no-such-dir", env.dbname, NULL);
+    testdb_conninfo(&env.db, "/tmp/t05-no-such-dir", NULL, ci, sizeof ci);
     char err[512];
     int n = -1;
     assert_int_equal(migrate_run(ci, dir, &n, err, sizeof err), MIGRATE_E_CONNECT);
@@ -879,26 +810,8 @@ static void test_migrate_reports_connect_failure(void **state)
     remove_dir(dir);
 }
 
-static const char *require_env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !*v) {
-        fprintf(stderr, "05_dbpool: FATAL: %s is not set; this test needs a PostgreSQL "
-                        "(CLASSMENT_TEST_PGHOST, _PGPORT, _PGUSER, _TEMPLATE)\n",
-                name);
-    }
-    return v && *v ? v : NULL;
-}
-
 int main(void)
 {
-    env.host = require_env("CLASSMENT_TEST_PGHOST");
-    env.port = require_env("CLASSMENT_TEST_PGPORT");
-    env.user = require_env("CLASSMENT_TEST_PGUSER");
-    env.template_db = require_env("CLASSMENT_TEST_TEMPLATE");
-    if (!env.host || !env.port || !env.user || !env.template_db) {
-        return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_query_with_params, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_queue_is_fifo, fixture_setup, fixture_teardown),

@@ -188,6 +188,86 @@ static void test_op_not_a_string_replies_bad_request_on_field_op(void **state)
     harness_passed(*state);
 }
 
+/* The entry of sys.schema's data for op, or NULL. */
+static const msgpack_object *schema_entry(const struct tmsg *m, const char *op)
+{
+    const msgpack_object *list = tmsg_get(tmsg_root(m), "data");
+    if (!list || list->type != MSGPACK_OBJECT_ARRAY) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *name = tmsg_get(&list->via.array.ptr[i], "name");
+        if (name && name->type == MSGPACK_OBJECT_STR && name->via.str.size == strlen(op) &&
+            memcmp(name->via.str.ptr, op, strlen(op)) == 0) {
+            return &list->via.array.ptr[i];
+        }
+    }
+    return NULL;
+}
+
+/* Before login too: a client builds its forms from this. */
+static void test_schema_lists_every_op_with_roles_and_arguments(void **state)
+{
+    struct wsclient *c = open_client(state);
+    assert_int_equal(tclient_send(c, "{id: 7, op: sys.schema}"), 0);
+    struct tmsg *m = tclient_recv(c, WAIT_MS);
+    assert_msg(tmsg_is_success(m, 7), m);
+    const msgpack_object *list = tmsg_get(tmsg_root(m), "data");
+    assert_true(list && list->type == MSGPACK_OBJECT_ARRAY && list->via.array.size >= 42);
+
+    const msgpack_object *ping = schema_entry(m, "sys.ping");
+    assert_non_null(ping);
+    assert_int_equal(tmsg_get(ping, "args")->via.array.size, 0);
+    assert_true(tmsg_get(ping, "public")->via.boolean);
+
+    const msgpack_object *create = schema_entry(m, "student.create");
+    assert_non_null(create);
+    assert_false(tmsg_get(create, "public")->via.boolean);
+    const msgpack_object *roles = tmsg_get(create, "roles");
+    assert_int_equal(roles->via.array.size, 1);
+    assert_memory_equal(roles->via.array.ptr[0].via.str.ptr, "admin", 5);
+    const msgpack_object *args = tmsg_get(create, "args");
+    assert_true(args->via.array.size >= 2);
+    const msgpack_object *first = &args->via.array.ptr[0];
+    assert_memory_equal(tmsg_get(first, "name")->via.str.ptr, "name", 4);
+    assert_memory_equal(tmsg_get(first, "type")->via.str.ptr, "string", 6);
+    assert_true(tmsg_get(first, "required")->via.boolean);
+    assert_int_equal(tmsg_get(first, "max_len")->via.u64, 200);
+    tmsg_free(m);
+
+    /* Asked again: the same answer. */
+    assert_int_equal(tclient_send(c, "{id: 8, op: sys.schema}"), 0);
+    m = tclient_recv(c, WAIT_MS);
+    assert_msg(tmsg_is_success(m, 8), m);
+    assert_int_equal(tmsg_get(tmsg_root(m), "data")->via.array.size, list->via.array.size);
+    tmsg_free(m);
+    wsclient_free(c);
+    harness_passed(*state);
+}
+
+/* Invalid UTF-8 never reaches the database: it is bad_request naming the argument, from the
+ * schema check before any handler runs, for declared and undeclared arguments alike. */
+static void test_invalid_utf8_in_any_argument_is_bad_request_naming_it(void **state)
+{
+    struct wsclient *c = open_client(state);
+    assert_int_equal(tclient_send(c, "{id: 2, op: auth.otp.request, args: {phone: %s}}",
+                                  "\xc3\x28"), 0);
+    struct tmsg *m = tclient_recv(c, WAIT_MS);
+    assert_msg(tmsg_is_failure(m, 2, "bad_request", "phone"), m);
+    tmsg_free(m);
+    assert_int_equal(tclient_send(c, "{id: 3, op: sys.ping, args: {note: [ok, %s]}}",
+                                  "\xed\xa0\x80"), 0);
+    m = tclient_recv(c, WAIT_MS);
+    assert_msg(tmsg_is_failure(m, 3, "bad_request", "note[1]"), m);
+    tmsg_free(m);
+    assert_int_equal(tclient_send(c, "{id: 4, op: sys.ping, args: {note: %s}}", "fine"), 0);
+    m = tclient_recv(c, WAIT_MS);
+    assert_msg(tmsg_is_success(m, 4), m);
+    tmsg_free(m);
+    wsclient_free(c);
+    harness_passed(*state);
+}
+
 static void test_args_not_a_map_replies_bad_request_on_field_args(void **state)
 {
     static const char *const requests[] = {
@@ -601,6 +681,8 @@ int main(void)
         SERVER_TEST(test_missing_op_replies_bad_request_on_field_op),
         SERVER_TEST(test_op_not_a_string_replies_bad_request_on_field_op),
         SERVER_TEST(test_args_not_a_map_replies_bad_request_on_field_args),
+        SERVER_TEST(test_schema_lists_every_op_with_roles_and_arguments),
+        SERVER_TEST(test_invalid_utf8_in_any_argument_is_bad_request_naming_it),
         SERVER_TEST(test_wrong_typed_id_gets_error_event),
         SERVER_TEST(test_text_frame_gets_error_event_and_connection_stays_open),
         SERVER_TEST(test_text_frame_with_invalid_utf8_gets_error_event_or_close_1007),

@@ -431,6 +431,10 @@ static void test_malformed_phone_and_code_are_bad_requests(void **state)
               "{phone: %s, code: \"123456\", device: {app: "
               "\"0123456789012345678901234567890123456789\"}}",
               fx->admin_phone);
+    /* Text must be UTF-8, nested strings too. */
+    TAUTH_ERR("bad_request", "device.os", c, "auth.otp.verify",
+              "{phone: %s, code: \"123456\", device: {type: phone, os: %s}}", fx->admin_phone,
+              "android \xff\xfe");
     TAUTH_ERR("bad_request", "token", c, "auth.resume", "{}");
     TAUTH_ERR("bad_request", "token", c, "auth.resume", "{token: 42}");
     /* None of this made a code or a session. */
@@ -577,7 +581,7 @@ static void test_address_gets_60_login_requests_then_rate_limited(void **state)
     uint64_t start = tsys_mono_ms();
     for (int i = 0; i < CONNS; i++) {
         for (int k = 0; k < PER_CONN; k++) {
-            /* Verifications count per address; resumes do not (see auth_ops.c). */
+            /* Verifications count per address; resumes do not (see people/auth.c). */
             assert_int_equal(tclient_send(c[i], "{id: %u, op: auth.otp.verify, args: "
                                                 "{phone: \"+919999988888\", code: \"000000\"}}",
                                           (unsigned)k + 1),

@@ -26,6 +26,7 @@
 
 #include "core/crypto.h"
 #include "core/migrate.h"
+#include "tests/support/testdb.h"
 
 #ifndef CLASSMENT_SRC_ROOT
 #define CLASSMENT_SRC_ROOT "."
@@ -41,15 +42,10 @@
 
 struct env {
     const char *bin;
-    const char *host;
-    const char *port;
-    const char *user;
-    const char *template_db;
-    char dbname[64];
-    char conninfo[1024];
+    struct testdb db;   /* migrated; the commands get db.conninfo as CLASSMENT_DB */
     char dir[64];       /* key file and the commands' captured output */
     char key_file[128];
-    PGconn *db;
+    PGconn *pg;         /* a blocking connection to db, for the checks */
 };
 
 static struct env env;
@@ -63,43 +59,18 @@ struct run {
 
 /* ---- database helpers ---- */
 
-/* Appends key='value' with libpq's quoting rules. */
-static void ci_append(char *buf, size_t len, const char *key, const char *value)
-{
-    size_t n = strlen(buf);
-    n += (size_t)snprintf(buf + n, len - n, "%s%s='", n ? " " : "", key);
-    for (const char *s = value; *s && n + 3 < len; s++) {
-        if (*s == '\'' || *s == '\\') {
-            buf[n++] = '\\';
-        }
-        buf[n++] = *s;
-    }
-    snprintf(buf + n, len - n, "'");
-}
-
-static void conninfo_for(char *buf, size_t len, const char *db)
-{
-    buf[0] = '\0';
-    ci_append(buf, len, "host", env.host);
-    ci_append(buf, len, "port", env.port);
-    ci_append(buf, len, "user", env.user);
-    ci_append(buf, len, "dbname", db);
-}
-
 static void ignore_notice(void *arg, const char *message)
 {
     (void)arg;
     (void)message;
 }
 
-static PGconn *connect_to(const char *db)
+static PGconn *connect_db(void)
 {
-    char ci[1024];
-    conninfo_for(ci, sizeof ci, db);
-    PGconn *pg = PQconnectdb(ci);
+    PGconn *pg = PQconnectdb(env.db.conninfo);
     if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "40_admin_cli: cannot connect to %s on %s:%s: %s", db, env.host,
-                env.port, PQerrorMessage(pg));
+        fprintf(stderr, "40_admin_cli: cannot connect to %s: %s", env.db.name,
+                PQerrorMessage(pg));
         PQfinish(pg);
         return NULL;
     }
@@ -119,7 +90,7 @@ static PGresult *db_query(const char *sql, ...)
         params[n++] = p;
     }
     va_end(ap);
-    PGresult *res = PQexecParams(env.db, sql, n, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(env.pg, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         fail_msg("%s: %s", sql, PQresultErrorMessage(res));
@@ -197,7 +168,7 @@ static void run_argv(struct run *r, const char *key_file, const char *const *arg
             dup2(err, 2) < 0) {
             _exit(126);
         }
-        setenv("CLASSMENT_DB", env.conninfo, 1);
+        setenv("CLASSMENT_DB", env.db.conninfo, 1);
         unsetenv("CLASSMENT_DEFAULT_CC");
         if (key_file) {
             setenv("CLASSMENT_KEY_FILE", key_file, 1);
@@ -349,15 +320,9 @@ static int group_setup(void **state)
 {
     (void)state;
     env.bin = getenv("CLASSMENT_ADMIN_BIN");
-    env.host = getenv("CLASSMENT_TEST_PGHOST");
-    env.port = getenv("CLASSMENT_TEST_PGPORT");
-    env.user = getenv("CLASSMENT_TEST_PGUSER");
-    env.template_db = getenv("CLASSMENT_TEST_TEMPLATE");
-    if (!env.bin || !env.host || !env.port || !env.user || !env.template_db) {
-        fprintf(stderr, "\n*** 40_admin_cli needs CLASSMENT_ADMIN_BIN, CLASSMENT_TEST_PGHOST, "
-                        "CLASSMENT_TEST_PGPORT, CLASSMENT_TEST_PGUSER and "
-                        "CLASSMENT_TEST_TEMPLATE. Not skipping: a skipped test looks like a "
-                        "pass.\n\n");
+    if (!env.bin || !*env.bin) {
+        fprintf(stderr, "\n*** 40_admin_cli needs CLASSMENT_ADMIN_BIN. Not skipping: a skipped "
+                        "test looks like a pass.\n\n");
         return -1;
     }
     if (crypto_init() != 0) {
@@ -370,28 +335,10 @@ static int group_setup(void **state)
     }
     snprintf(env.key_file, sizeof env.key_file, "%s/keys", env.dir);
 
-    PGconn *pg = connect_to("postgres");
-    if (!pg) {
+    if (testdb_create(&env.db, "t_admin") != 0) {
+        rmdir(env.dir);
         return -1;
     }
-    snprintf(env.dbname, sizeof env.dbname, "t_admin_%d", (int)getpid());
-    char *db = PQescapeIdentifier(pg, env.dbname, strlen(env.dbname));
-    char *tmpl = PQescapeIdentifier(pg, env.template_db, strlen(env.template_db));
-    char sql[512];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", db, tmpl);
-    PGresult *res = PQexec(pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) {
-        fprintf(stderr, "40_admin_cli: %s: %s", sql, PQresultErrorMessage(res));
-    }
-    PQclear(res);
-    PQfreemem(db);
-    PQfreemem(tmpl);
-    PQfinish(pg);
-    if (!ok) {
-        return -1;
-    }
-    conninfo_for(env.conninfo, sizeof env.conninfo, env.dbname);
 
     const char *sql_dir = getenv("CLASSMENT_SQL_DIR");
     if (!sql_dir) {
@@ -399,28 +346,20 @@ static int group_setup(void **state)
     }
     int applied = 0;
     char err[512];
-    if (migrate_run(env.conninfo, sql_dir, &applied, err, sizeof err) != 0) {
+    if (migrate_run(env.db.conninfo, sql_dir, &applied, err, sizeof err) != 0) {
         fprintf(stderr, "40_admin_cli: migrations from %s: %s\n", sql_dir, err);
         return -1;
     }
-    env.db = connect_to(env.dbname);
-    return env.db ? 0 : -1;
+    env.pg = connect_db();
+    return env.pg ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    PQfinish(env.db);
-    env.db = NULL;
-    PGconn *pg = connect_to("postgres");
-    if (pg && env.dbname[0]) {
-        char *db = PQescapeIdentifier(pg, env.dbname, strlen(env.dbname));
-        char sql[256];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-        PQclear(PQexec(pg, sql));
-        PQfreemem(db);
-    }
-    PQfinish(pg);
+    PQfinish(env.pg);
+    env.pg = NULL;
+    testdb_drop(&env.db);
     if (env.dir[0]) {
         const char *files[] = { "keys", "stdout", "stderr" };
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {

@@ -38,7 +38,7 @@ struct fx {
     int passed;
 };
 
-#define N_TESTS 12
+#define N_TESTS 16
 
 static int64_t create_user(struct wsclient *admin, const char *role, const char *name,
                            unsigned n, char *phone_out)
@@ -592,6 +592,67 @@ static void test_guardian_link_unlink_list(void **state)
     f->passed++;
 }
 
+/* A date of birth that no longer opens (tampered with in the database, or sealed under a key
+ * this server lacks) reads as nil, and is counted; the rest of the record is answered whole,
+ * in a well-formed map. */
+static void test_student_get_with_a_tampered_dob(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    int64_t s = create_id(a, "student.create",
+                          "{name: Tampered, admission_no: T-1, dob: %s, gender: male,"
+                          " class: %s, section: A, roll_no: 3}",
+                          "2015-06-01", "4");
+    struct tmsg *m = CALL_OK(a, "guardian.link", "{student: %D, user: %D, relationship: aunt}",
+                             s, f->parent1);
+    tmsg_free(m);
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, s);
+    assert_int_equal(tauth_sql(f->h,
+                               "UPDATE students SET dob_enc = set_byte(dob_enc,"
+                               " length(dob_enc) - 1, get_byte(dob_enc, length(dob_enc) - 1) # 1)"
+                               " WHERE id = $1",
+                               id, NULL),
+                     1);
+    const char *failures = "classment_sealed_open_failures_total";
+    long long before = tauth_metric(harness_port(f->h), failures);
+    m = CALL_OK(a, "student.get", "{id: %D}", s);
+    const msgpack_object *d = data(m);
+    assert_msg(d && d->type == MSGPACK_OBJECT_MAP && d->via.map.size == 11 &&
+                   int_is(d, "id", s) && str_is(d, "name", "Tampered") &&
+                   str_is(d, "admission_no", "T-1") && nil_at(d, "dob") &&
+                   str_is(d, "gender", "male") && str_is(d, "class", "4") &&
+                   str_is(d, "section", "A") && int_is(d, "roll_no", 3) &&
+                   bool_is(d, "active", true) && len_of(d, "guardians") == 1 &&
+                   int_is(item(d, "guardians", 0), "user", f->parent1) &&
+                   str_is(item(d, "guardians", 0), "relationship", "aunt") &&
+                   nil_at(d, "route"),
+               m);
+    tmsg_free(m);
+    assert_int_equal(tauth_metric(harness_port(f->h), failures), before + 1);
+    expect_audit(f, "student.get", "student", s, "ok");
+    f->passed++;
+}
+
+/* Every string argument must be UTF-8 text: the router refuses other bytes, naming the
+ * field, before student.create or guardian.link runs. */
+static void test_students_and_guardians_refuse_invalid_utf8(void **state)
+{
+    struct fx *f = *state;
+    struct wsclient *a = f->a.c;
+    CALL_ERR("bad_request", "name", a, "student.create", "{name: %s, admission_no: U-1}",
+             "Asha\xff\xfe");
+    CALL_ERR("bad_request", "admission_no", a, "student.create", "{name: Asha, admission_no: %s}",
+             "U-\xff\xfe");
+    int64_t s = new_student(a, "Utf");
+    CALL_ERR("bad_request", "relationship", a, "guardian.link",
+             "{student: %D, user: %D, relationship: %s}", s, f->parent1, "m\xff\xfe");
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM students WHERE name = 'Asha'",
+                                   NULL),
+                     0);
+    f->passed++;
+}
+
 /* ---- routes ---- */
 
 static void test_route_create_get_list(void **state)
@@ -774,6 +835,13 @@ static void test_route_create_refuses_malformed_arguments(void **state)
              "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: [[1, 2], [1, \"2\"]]}");
     CALL_ERR("bad_request", "path[1]", a, "route.create",
              "{name: R, stops: [{name: s, lat: 1, lon: 2}], path: [[1, 2], 3]}");
+    /* Bytes that are not UTF-8 are refused by the router, naming the field, and inside a
+     * stop the stop's own field. */
+    CALL_ERR("bad_request", "name", a, "route.create",
+             "{name: %s, stops: [{name: s, lat: 1, lon: 2}]}", "R\xff\xfe");
+    CALL_ERR("bad_request", "stops[1].name", a, "route.create",
+             "{name: R, stops: [{name: s, lat: 1, lon: 2}, {name: %s, lat: 1, lon: 2}]}",
+             "Gate\xff\xfe");
     /* Only the 2000-point route went in. */
     assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM routes", NULL), before + 1);
     f->passed++;
@@ -1300,6 +1368,27 @@ static void test_bus_ops(void **state)
     f->passed++;
 }
 
+/* Every string argument must be UTF-8 text: the router refuses other bytes, naming the
+ * field, before bus.create runs. */
+static void test_bus_create_refuses_invalid_utf8(void **state)
+{
+    struct fx *f = *state;
+    CALL_ERR("bad_request", "registration_no", f->a.c, "bus.create",
+             "{registration_no: %s, capacity: 10}", "KA\xff\xfe");
+    f->passed++;
+}
+
+/* trip.* take no string arguments, but a string anywhere in args must still be UTF-8 text:
+ * the router refuses one that is not, naming it, before trip.subscribe looks for the trip. */
+static void test_trip_ops_refuse_invalid_utf8(void **state)
+{
+    struct fx *f = *state;
+    CALL_ERR("bad_request", "note", f->a.c, "trip.subscribe", "{trip: 999999999, note: %s}",
+             "\xff\xfe");
+    CALL_ERR("not_found", "trip", f->a.c, "trip.subscribe", "{trip: 999999999, note: ok}");
+    f->passed++;
+}
+
 /* ---- live tracking ---- */
 
 /* Waits for the event ev on c, skipping anything else; returns its data.trip or -1. */
@@ -1428,6 +1517,8 @@ int main(void)
         cmocka_unit_test(test_student_create_get_list_update_delete),
         cmocka_unit_test(test_student_refuses_malformed_arguments),
         cmocka_unit_test(test_guardian_link_unlink_list),
+        cmocka_unit_test(test_student_get_with_a_tampered_dob),
+        cmocka_unit_test(test_students_and_guardians_refuse_invalid_utf8),
         cmocka_unit_test(test_route_create_get_list),
         cmocka_unit_test(test_route_create_refuses_malformed_arguments),
         cmocka_unit_test(test_route_assign_unassign),
@@ -1435,6 +1526,8 @@ int main(void)
         cmocka_unit_test(test_route_update_and_assign_together),
         cmocka_unit_test(test_route_update_delete),
         cmocka_unit_test(test_bus_ops),
+        cmocka_unit_test(test_bus_create_refuses_invalid_utf8),
+        cmocka_unit_test(test_trip_ops_refuse_invalid_utf8),
         cmocka_unit_test(test_changes_end_live_subscriptions_at_once),
         cmocka_unit_test(test_only_admins_may_set_up),
     };

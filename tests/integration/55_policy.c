@@ -1,26 +1,24 @@
-/* The access policy (core/policy.h) against a real database: for each scoped question, the
- * caller's own record is allowed, a record of their school that is not theirs is forbidden,
- * and another school's record is not found, exactly as a missing one. */
+/* The access policy (people/policy.h, tracking/access.h) against a real database: for each
+ * scoped question, the caller's own record is allowed, a record of their school that is not
+ * theirs is forbidden, and another school's record is not found, exactly as a missing one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <uv.h>
 
-#include "core/dbpool.h"
+#include "core/arena.h"
 #include "core/migrate.h"
-#include "core/policy.h"
+#include "people/policy.h"
+#include "tracking/access.h"
+#include "tests/support/testdb.h"
 
-static char db_name[64];
-static char conninfo[512];
+static struct testdb db;
 
 /* Ids of the records the fixture makes; school B holds one of each kind too. */
 static struct {
@@ -30,18 +28,9 @@ static struct {
     int64_t admin_b, parent_b, student_b, route_b, bus_b, trip_b;
 } ids;
 
-static PGconn *connect_to(const char *db)
+static PGconn *connect_db(void)
 {
-    const char *host = getenv("CLASSMENT_TEST_PGHOST"), *port = getenv("CLASSMENT_TEST_PGPORT");
-    const char *user = getenv("CLASSMENT_TEST_PGUSER");
-    if (!host || !port || !user || !getenv("CLASSMENT_TEST_TEMPLATE")) {
-        fprintf(stderr, "*** 55_policy: CLASSMENT_TEST_PGHOST, _PGPORT, _PGUSER and _TEMPLATE "
-                        "must be set (tools/classment test does); failing, not skipping\n");
-        exit(1);
-    }
-    snprintf(conninfo, sizeof conninfo, "host=%s port=%s user=%s dbname=%s", host, port, user,
-             db);
-    PGconn *pg = PQconnectdb(conninfo);
+    PGconn *pg = PQconnectdb(db.conninfo);
     if (PQstatus(pg) != CONNECTION_OK) {
         fprintf(stderr, "55_policy: %s", PQerrorMessage(pg));
         exit(1);
@@ -75,18 +64,15 @@ static int64_t user(PGconn *pg, int64_t school, const char *role, int n)
 static int group_setup(void **state)
 {
     (void)state;
-    PGconn *admin = connect_to("postgres");
-    snprintf(db_name, sizeof db_name, "t_policy_%d", (int)getpid());
+    if (testdb_create(&db, "t_policy") != 0) {
+        return -1;
+    }
+    PGconn *pg = connect_db();
     char sql[1024];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", db_name,
-             getenv("CLASSMENT_TEST_TEMPLATE"));
-    PQclear(PQexec(admin, sql));
-    PQfinish(admin);
-    PGconn *pg = connect_to(db_name);
     char err[512];
     int applied;
     const char *sql_dir = getenv("CLASSMENT_SQL_DIR");
-    assert_int_equal(migrate_run(conninfo, sql_dir ? sql_dir : "sql", &applied, err, sizeof err),
+    assert_int_equal(migrate_run(db.conninfo, sql_dir ? sql_dir : "sql", &applied, err, sizeof err),
                      0);
     ids.school_a = one(pg, "INSERT INTO schools (name) VALUES ('A') RETURNING id");
     ids.school_b = one(pg, "INSERT INTO schools (name) VALUES ('B') RETURNING id");
@@ -135,127 +121,80 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    PGconn *admin = connect_to("postgres");
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-    PQclear(PQexec(admin, sql));
-    PQfinish(admin);
+    testdb_drop(&db);
     return 0;
 }
 
-/* --- asking on a real loop --- */
+/* --- asking --- */
 
-struct reply {
-    bool done;
-    int status;
-    enum policy_answer answer;
-};
-
-static void on_answer(void *arg, int status, enum policy_answer answer)
+/* Runs a question's query as (school, user, role) with the parameters an op would add
+ * (policy_params), and returns the answer its result gives. */
+static enum policy_answer ask(int64_t school, int64_t user_id, unsigned role, const char *sql,
+                              int64_t id)
 {
-    struct reply *r = arg;
-    r->done = true;
-    r->status = status;
-    r->answer = answer;
-}
-
-static void on_pool_closed(void *arg)
-{
-    *(bool *)arg = true;
-}
-
-/* Asks one question as (school, user, role) and returns the answer. */
-static enum policy_answer ask(int64_t school, int64_t user_id, unsigned role,
-                              enum policy_question q, int64_t id)
-{
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char ci[600];
-    snprintf(ci, sizeof ci, "%s", conninfo);
-    struct dbpool_config cfg = { .conninfo = ci, .size = 1 };
-    struct dbpool *db = dbpool_new(&loop, &cfg);
-    assert_non_null(db);
-    for (int i = 0; i < 500 && !dbpool_available(db); i++) {
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    struct caller who = { .user_id = user_id, .school_id = school, .session_id = 1,
-                          .role = role };
-    struct reply r = { 0 };
-    assert_int_equal(policy_ask(db, &who, q, id, on_answer, &r), 0);
-    while (!r.done) {
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    bool closed = false;
-    dbpool_close(db, 1000, on_pool_closed, &closed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_true(closed);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(r.status, DBPOOL_OK);
-    return r.answer;
+    struct op_ctx op = { .caller = { .user_id = user_id, .school_id = school, .session_id = 1,
+                                     .role = role },
+                         .op_name = "55_policy" };
+    policy_params(&op, id);
+    PGconn *pg = connect_db();
+    PGresult *res = PQexecParams(pg, sql, op.n_params, NULL, op.params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    enum policy_answer answer = policy_answer(res);
+    PQclear(res);
+    PQfinish(pg);
+    arena_deinit(&op.arena);
+    return answer;
 }
 
 static void test_records_of_the_callers_school_are_found_and_others_are_not(void **state)
 {
     (void)state;
-    int64_t a = ids.school_a;
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_USER_IN_SCHOOL, ids.parent_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_USER_IN_SCHOOL, ids.parent_b),
-                     POLICY_NOT_FOUND);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_STUDENT_IN_SCHOOL, ids.student_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_STUDENT_IN_SCHOOL, ids.student_b),
-                     POLICY_NOT_FOUND);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_ROUTE_IN_SCHOOL, ids.route_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_ROUTE_IN_SCHOOL, ids.route_b),
-                     POLICY_NOT_FOUND);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_BUS_IN_SCHOOL, ids.bus_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_BUS_IN_SCHOOL, ids.bus_b),
-                     POLICY_NOT_FOUND);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_TRIP_IN_SCHOOL, ids.trip_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_TRIP_IN_SCHOOL, ids.trip_b),
-                     POLICY_NOT_FOUND);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_TRIP_IN_SCHOOL, 999999),
-                     POLICY_NOT_FOUND);
+    int64_t a = ids.school_a, admin = ids.admin_a;
+    const char *user = policy_sql(POLICY_USER_IN_SCHOOL);
+    const char *student = policy_sql(POLICY_STUDENT_IN_SCHOOL);
+    const char *route = access_sql(ACCESS_ROUTE_IN_SCHOOL);
+    const char *bus = access_sql(ACCESS_BUS_IN_SCHOOL);
+    const char *trip = access_sql(ACCESS_TRIP_IN_SCHOOL);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, user, ids.parent_a), POLICY_ALLOW);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, user, ids.parent_b), POLICY_NOT_FOUND);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, student, ids.student_a), POLICY_ALLOW);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, student, ids.student_b), POLICY_NOT_FOUND);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, route, ids.route_a), POLICY_ALLOW);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, route, ids.route_b), POLICY_NOT_FOUND);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, bus, ids.bus_a), POLICY_ALLOW);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, bus, ids.bus_b), POLICY_NOT_FOUND);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, trip, ids.trip_a), POLICY_ALLOW);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, trip, ids.trip_b), POLICY_NOT_FOUND);
+    assert_int_equal(ask(a, admin, ROLE_ADMIN, trip, 999999), POLICY_NOT_FOUND);
 }
 
 static void test_only_a_linked_parent_is_parent_of_a_student(void **state)
 {
     (void)state;
     int64_t a = ids.school_a;
-    assert_int_equal(ask(a, ids.parent_a, ROLE_PARENT, POLICY_PARENT_OF_STUDENT, ids.student_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.other_parent_a, ROLE_PARENT, POLICY_PARENT_OF_STUDENT,
-                         ids.student_a),
+    const char *parent_of = policy_sql(POLICY_PARENT_OF_STUDENT);
+    assert_int_equal(ask(a, ids.parent_a, ROLE_PARENT, parent_of, ids.student_a), POLICY_ALLOW);
+    assert_int_equal(ask(a, ids.other_parent_a, ROLE_PARENT, parent_of, ids.student_a),
                      POLICY_FORBIDDEN);
-    assert_int_equal(ask(a, ids.teacher_a, ROLE_TEACHER, POLICY_PARENT_OF_STUDENT,
-                         ids.student_a),
+    assert_int_equal(ask(a, ids.teacher_a, ROLE_TEACHER, parent_of, ids.student_a),
                      POLICY_FORBIDDEN);
     /* Another school's child: not found, even for that child's own parent asking as school A. */
-    assert_int_equal(ask(a, ids.parent_a, ROLE_PARENT, POLICY_PARENT_OF_STUDENT, ids.student_b),
+    assert_int_equal(ask(a, ids.parent_a, ROLE_PARENT, parent_of, ids.student_b),
                      POLICY_NOT_FOUND);
 }
 
 static void test_a_trip_is_followed_by_its_riders_parents_and_admins_only(void **state)
 {
     (void)state;
-    int64_t a = ids.school_a;
-    assert_int_equal(ask(a, ids.parent_a, ROLE_PARENT, POLICY_FOLLOWS_TRIP, ids.trip_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_FOLLOWS_TRIP, ids.trip_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.other_parent_a, ROLE_PARENT, POLICY_FOLLOWS_TRIP, ids.trip_a),
-                     POLICY_FORBIDDEN);
-    assert_int_equal(ask(a, ids.teacher_a, ROLE_TEACHER, POLICY_FOLLOWS_TRIP, ids.trip_a),
-                     POLICY_FORBIDDEN);
-    assert_int_equal(ask(a, ids.driver_a, ROLE_DRIVER, POLICY_FOLLOWS_TRIP, ids.trip_a),
-                     POLICY_FORBIDDEN);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_FOLLOWS_TRIP, ids.trip_b),
-                     POLICY_NOT_FOUND);
-    assert_int_equal(ask(ids.school_b, ids.admin_b, ROLE_ADMIN, POLICY_FOLLOWS_TRIP, ids.trip_a),
+    int64_t a = ids.school_a, trip = ids.trip_a;
+    const char *follows = access_sql(ACCESS_FOLLOWS_TRIP);
+    assert_int_equal(ask(a, ids.parent_a, ROLE_PARENT, follows, trip), POLICY_ALLOW);
+    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, follows, trip), POLICY_ALLOW);
+    assert_int_equal(ask(a, ids.other_parent_a, ROLE_PARENT, follows, trip), POLICY_FORBIDDEN);
+    assert_int_equal(ask(a, ids.teacher_a, ROLE_TEACHER, follows, trip), POLICY_FORBIDDEN);
+    assert_int_equal(ask(a, ids.driver_a, ROLE_DRIVER, follows, trip), POLICY_FORBIDDEN);
+    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, follows, ids.trip_b), POLICY_NOT_FOUND);
+    assert_int_equal(ask(ids.school_b, ids.admin_b, ROLE_ADMIN, follows, trip),
                      POLICY_NOT_FOUND);
 }
 
@@ -265,43 +204,38 @@ static void test_a_trip_is_followed_by_its_riders_parents_and_admins_only(void *
 static void test_the_parent_of_a_student_who_left_does_not_follow_the_trip(void **state)
 {
     (void)state;
-    PGconn *pg = connect_to(db_name);
+    const char *follows = access_sql(ACCESS_FOLLOWS_TRIP);
+    PGconn *pg = connect_db();
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE students SET active = false WHERE id = %lld",
              (long long)ids.student_a);
     PQclear(PQexec(pg, sql));
-    enum policy_answer left =
-        ask(ids.school_a, ids.parent_a, ROLE_PARENT, POLICY_FOLLOWS_TRIP, ids.trip_a);
+    enum policy_answer left = ask(ids.school_a, ids.parent_a, ROLE_PARENT, follows, ids.trip_a);
     snprintf(sql, sizeof sql, "UPDATE students SET active = true WHERE id = %lld",
              (long long)ids.student_a);
     PQclear(PQexec(pg, sql));
     PQfinish(pg);
     assert_int_equal(left, POLICY_FORBIDDEN);
-    assert_int_equal(ask(ids.school_a, ids.parent_a, ROLE_PARENT, POLICY_FOLLOWS_TRIP, ids.trip_a),
+    assert_int_equal(ask(ids.school_a, ids.parent_a, ROLE_PARENT, follows, ids.trip_a),
                      POLICY_ALLOW);
 }
 
 static void test_a_trip_is_driven_by_its_driver_only(void **state)
 {
     (void)state;
-    int64_t a = ids.school_a;
-    assert_int_equal(ask(a, ids.driver_a, ROLE_DRIVER, POLICY_DRIVES_TRIP, ids.trip_a),
-                     POLICY_ALLOW);
-    assert_int_equal(ask(a, ids.other_driver_a, ROLE_DRIVER, POLICY_DRIVES_TRIP, ids.trip_a),
-                     POLICY_FORBIDDEN);
-    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, POLICY_DRIVES_TRIP, ids.trip_a),
-                     POLICY_FORBIDDEN);
-    assert_int_equal(ask(a, ids.driver_a, ROLE_DRIVER, POLICY_DRIVES_TRIP, ids.trip_b),
-                     POLICY_NOT_FOUND);
+    int64_t a = ids.school_a, trip = ids.trip_a;
+    const char *drives = access_sql(ACCESS_DRIVES_TRIP);
+    assert_int_equal(ask(a, ids.driver_a, ROLE_DRIVER, drives, trip), POLICY_ALLOW);
+    assert_int_equal(ask(a, ids.other_driver_a, ROLE_DRIVER, drives, trip), POLICY_FORBIDDEN);
+    assert_int_equal(ask(a, ids.admin_a, ROLE_ADMIN, drives, trip), POLICY_FORBIDDEN);
+    assert_int_equal(ask(a, ids.driver_a, ROLE_DRIVER, drives, ids.trip_b), POLICY_NOT_FOUND);
 }
 
-static void test_an_unknown_question_is_refused_without_a_callback(void **state)
+static void test_an_unknown_question_has_no_query(void **state)
 {
     (void)state;
-    struct caller who = { .user_id = 1, .school_id = 1, .role = ROLE_ADMIN };
-    struct reply r = { 0 };
-    assert_int_equal(policy_ask(NULL, &who, POLICY__COUNT, 1, on_answer, &r), -EINVAL);
-    assert_false(r.done);
+    assert_null(policy_sql(POLICY__COUNT));
+    assert_null(access_sql(ACCESS__COUNT));
 }
 
 int main(void)
@@ -312,7 +246,7 @@ int main(void)
         cmocka_unit_test(test_a_trip_is_followed_by_its_riders_parents_and_admins_only),
         cmocka_unit_test(test_the_parent_of_a_student_who_left_does_not_follow_the_trip),
         cmocka_unit_test(test_a_trip_is_driven_by_its_driver_only),
-        cmocka_unit_test(test_an_unknown_question_is_refused_without_a_callback),
+        cmocka_unit_test(test_an_unknown_question_has_no_query),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

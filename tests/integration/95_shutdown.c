@@ -82,10 +82,6 @@ static void test_sigterm_closes_every_client_with_1001_and_exits_0(void **state)
 
 static void test_sigterm_under_valgrind_exits_0_without_leaks(void **state)
 {
-    if (!valgrind_wanted()) {
-        /* A sanitizer build: valgrind cannot run it, and ASan checks leaks itself. */
-        skip();
-    }
     struct harness *h = *state;
     check_graceful_shutdown(h, 30000);
     /* --error-exitcode=99 already turned any error or definite/indirect leak into a
@@ -108,5 +104,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_under_valgrind_exits_0_without_leaks,
                                         setup_valgrind, harness_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* A sanitizer build cannot run under valgrind; there LeakSanitizer checks the first test's
+     * shutdown itself (a leak makes the exit status non-zero), so the valgrind test is left
+     * out of the run rather than reported as a skip. */
+    size_t n = valgrind_wanted() ? 2 : 1;
+    return _cmocka_run_group_tests("95_shutdown", tests, n, NULL, NULL);
 }

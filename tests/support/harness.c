@@ -3,7 +3,6 @@
 #include "tests/support/harness.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "tests/support/testdb.h"
 #include "tests/support/tsys.h"
 
 #define START_TIMEOUT_MS 15000
@@ -32,106 +32,9 @@ struct harness {
     char log_path[96];
     char outbox_path[96];
     char key_path[96];
-    char db_name[64];     /* empty when the caller gave a database */
-    char conninfo[512];
+    struct testdb db;     /* zeroed when the caller gave a database */
+    char conninfo[1024];
 };
-
-static int db_counter;
-
-static const char *const db_env_names[] = {
-    "CLASSMENT_TEST_PGHOST", "CLASSMENT_TEST_PGPORT", "CLASSMENT_TEST_PGUSER",
-    "CLASSMENT_TEST_TEMPLATE",
-};
-
-/* Checks the variables that locate the test cluster, and says loudly which are missing. */
-static int check_db_env(void)
-{
-    char missing[256] = "";
-    for (size_t i = 0; i < sizeof db_env_names / sizeof db_env_names[0]; i++) {
-        const char *v = getenv(db_env_names[i]);
-        if (!v || !*v) {
-            strncat(missing, " ", sizeof missing - strlen(missing) - 1);
-            strncat(missing, db_env_names[i], sizeof missing - strlen(missing) - 1);
-        }
-    }
-    if (!missing[0]) {
-        return 0;
-    }
-    fprintf(stderr,
-            "\n*** harness: not set:%s\n"
-            "*** Integration tests need a PostgreSQL cluster with a PostGIS template database:\n"
-            "*** CLASSMENT_TEST_PGHOST (socket directory), CLASSMENT_TEST_PGPORT,\n"
-            "*** CLASSMENT_TEST_PGUSER and CLASSMENT_TEST_TEMPLATE.\n"
-            "*** This test FAILS rather than skip, because a skipped test looks like a pass.\n\n",
-            missing);
-    return -EINVAL;
-}
-
-/* Runs one statement in the maintenance database of the test cluster. */
-static int admin_exec(const char *sql)
-{
-    if (check_db_env() != 0) {
-        return -EINVAL;
-    }
-    const char *host = getenv("CLASSMENT_TEST_PGHOST");
-    const char *port = getenv("CLASSMENT_TEST_PGPORT");
-    const char *user = getenv("CLASSMENT_TEST_PGUSER");
-    const char *keys[] = { "host", "port", "user", "dbname", "connect_timeout", NULL };
-    const char *vals[] = { host, port, user, "postgres", "10", NULL };
-    int r = 0;
-    PGresult *res = NULL;
-    PGconn *conn = PQconnectdbParams(keys, vals, 0);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        fprintf(stderr, "harness: cannot connect to PostgreSQL at %s:%s as %s: %s", host, port,
-                user, PQerrorMessage(conn));
-        r = -ECONNREFUSED;
-        goto out;
-    }
-    res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(conn));
-        r = -EIO;
-    }
-out:
-    PQclear(res);
-    PQfinish(conn);
-    return r;
-}
-
-static int db_create(struct harness *h)
-{
-    if (check_db_env() != 0) {
-        return -EINVAL;
-    }
-    const char *tmpl = getenv("CLASSMENT_TEST_TEMPLATE");
-    const char *host = getenv("CLASSMENT_TEST_PGHOST");
-    const char *port = getenv("CLASSMENT_TEST_PGPORT");
-    const char *user = getenv("CLASSMENT_TEST_PGUSER");
-    snprintf(h->db_name, sizeof h->db_name, "classment_it_%d_%d_%llu", (int)getpid(),
-             ++db_counter, (unsigned long long)(tsys_wall_ms() % 1000000));
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\" TEMPLATE \"%s\"", h->db_name, tmpl);
-    int r = admin_exec(sql);
-    if (r) {
-        h->db_name[0] = '\0';
-        return r;
-    }
-    snprintf(h->conninfo, sizeof h->conninfo, "host=%s port=%s user=%s dbname=%s", host, port,
-             user, h->db_name);
-    return 0;
-}
-
-static void db_drop(struct harness *h)
-{
-    if (!h->db_name[0]) {
-        return;
-    }
-    char sql[256];
-    /* FORCE: a server killed mid-test may have left sessions behind. */
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", h->db_name);
-    admin_exec(sql);
-    h->db_name[0] = '\0';
-}
 
 /* Asks the kernel for a free port by binding port 0. Another process could take it before
  * the server binds it, which is unlikely enough on a test machine. */
@@ -283,10 +186,11 @@ int harness_start(struct harness **out, const struct harness_opts *opts)
     if (opts->db_conninfo) {
         snprintf(h->conninfo, sizeof h->conninfo, "%s", opts->db_conninfo);
     } else {
-        r = db_create(h);
+        r = testdb_create(&h->db, "classment_it");
         if (r) {
             goto out;
         }
+        snprintf(h->conninfo, sizeof h->conninfo, "%s", h->db.conninfo);
     }
     r = free_port();
     if (r < 0) {
@@ -331,7 +235,7 @@ void harness_free(struct harness *h)
         tsys_wait_pid(h->pid, 10000);
         h->pid = 0;
     }
-    db_drop(h);
+    testdb_drop(&h->db);
     if (h->dir[0]) {
         if (h->passed || !h->started) {
             tsys_rmtree(h->dir);

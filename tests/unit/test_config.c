@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
@@ -512,6 +514,110 @@ static void test_sms_url_must_be_http(void **state)
     }
 }
 
+/* --- Retention and live tracking (the tracking section tracking/ reads) --- */
+
+static void test_tracking_section_and_retention_get_their_defaults(void **state)
+{
+    (void)state;
+    static const char *const env[] = { NULL };
+    struct config c;
+    assert_int_equal(load(&c, env), 0);
+    assert_int_equal(c.tracking.gps_min_interval_ms, 500);
+    assert_int_equal(c.tracking.gps_max_age_s, 120);
+    assert_int_equal(c.tracking.gps_max_speed_mps, 50);
+    assert_int_equal(c.tracking.trip_idle_s, 900);
+    assert_int_equal(c.tracking.stop_radius_m, 60);
+    assert_int_equal(c.tracking.stop_approach_s, 300);
+    assert_int_equal(c.audit_retention_days, 1095);
+    assert_int_equal(c.session_retention_days, 90);
+    assert_int_equal(c.position_retention_days, 30);
+    config_deinit(&c);
+}
+
+static void test_tracking_and_retention_ranges(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *var;
+        size_t offset;
+        const char *min, *below, *max, *above;
+        long min_v, max_v;
+    } ranges[] = {
+        { "CLASSMENT_GPS_MIN_INTERVAL_MS", offsetof(struct config, tracking.gps_min_interval_ms),
+          "0", "-1", "60000", "60001", 0, 60000 },
+        { "CLASSMENT_GPS_MAX_AGE_S", offsetof(struct config, tracking.gps_max_age_s), "5", "4",
+          "3600", "3601", 5, 3600 },
+        { "CLASSMENT_GPS_MAX_SPEED", offsetof(struct config, tracking.gps_max_speed_mps), "5",
+          "4", "300", "301", 5, 300 },
+        { "CLASSMENT_TRIP_IDLE_S", offsetof(struct config, tracking.trip_idle_s), "1", "0",
+          "86400", "86401", 1, 86400 },
+        { "CLASSMENT_STOP_RADIUS_M", offsetof(struct config, tracking.stop_radius_m), "5", "4",
+          "1000", "1001", 5, 1000 },
+        { "CLASSMENT_STOP_APPROACH_S", offsetof(struct config, tracking.stop_approach_s), "10",
+          "9", "3600", "3601", 10, 3600 },
+        { "CLASSMENT_AUDIT_RETENTION_DAYS", offsetof(struct config, audit_retention_days), "30",
+          "29", "3650", "3651", 30, 3650 },
+        { "CLASSMENT_SESSION_RETENTION_DAYS", offsetof(struct config, session_retention_days),
+          "1", "0", "3650", "3651", 1, 3650 },
+        { "CLASSMENT_POSITION_RETENTION_DAYS", offsetof(struct config, position_retention_days),
+          "1", "0", "3650", "3651", 1, 3650 },
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        check_int(ranges[i].var, ranges[i].min, ranges[i].offset, ranges[i].min_v);
+        check_int(ranges[i].var, ranges[i].max, ranges[i].offset, ranges[i].max_v);
+        check_int_refused(ranges[i].var, ranges[i].below);
+        check_int_refused(ranges[i].var, ranges[i].above);
+        check_int_refused(ranges[i].var, "fast");
+    }
+}
+
+static void test_range_refusal_states_the_range(void **state)
+{
+    (void)state;
+    static const char *const env[] = { "CLASSMENT_GPS_MAX_SPEED", "301", NULL };
+    expect_refused(env, "CLASSMENT_GPS_MAX_SPEED");
+    assert_string_equal(err, "CLASSMENT_GPS_MAX_SPEED: must be a whole number from 5 to 300");
+}
+
+/* --- --help --- */
+
+static void test_help_shows_meaning_range_and_default_of_each_variable(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    config_print_help(f);
+    fclose(f);
+    static const char *const lines[] = {
+        "Environment:\n  CLASSMENT_LISTEN\n      host:port to serve WebSocket and HTTP on "
+        "([::1]:8080 for IPv6) (default: 127.0.0.1:8080)\n",
+        "  CLASSMENT_DB_POOL\n      database connections (1-64) (default: 4)\n",
+        "  CLASSMENT_MAX_MESSAGE\n      largest accepted message in bytes (1024-16777216) "
+        "(default: 65536)\n",
+        "  CLASSMENT_KEY_FILE\n      master key file (VERSION:HEX64 lines, mode 600); required "
+        "in production (default: (unset))\n",
+        "  CLASSMENT_SMS_TEMPLATE\n      JSON body posted to the SMS gateway "
+        "(default: {\"to\":\"{to}\",\"text\":\"{text}\"})\n",
+        "  CLASSMENT_GPS_MIN_INTERVAL_MS\n      positions of one trip closer together than this "
+        "are refused (0-60000) (default: 500)\n",
+        "  CLASSMENT_POSITION_RETENTION_DAYS\n      days stored GPS positions are kept "
+        "(1-3650) (default: 30)\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        if (!strstr(text, lines[i])) {
+            fail_msg("--help lacks \"%s\"", lines[i]);
+        }
+    }
+    size_t vars = 0;
+    for (const char *p = text; (p = strstr(p, "\n  CLASSMENT_")); p++) {
+        vars++;
+    }
+    assert_int_equal(vars, 30);
+    free(text);
+}
+
 /* --- Errors and cleanup --- */
 
 static void test_refusal_after_strings_were_read_frees_them(void **state)
@@ -590,6 +696,10 @@ int main(void)
         cmocka_unit_test(test_default_cc_refuses_long_signed_zero_led_or_non_digits),
         cmocka_unit_test(test_session_lifetimes_and_check_interval_ranges),
         cmocka_unit_test(test_sms_url_must_be_http),
+        cmocka_unit_test(test_tracking_section_and_retention_get_their_defaults),
+        cmocka_unit_test(test_tracking_and_retention_ranges),
+        cmocka_unit_test(test_range_refusal_states_the_range),
+        cmocka_unit_test(test_help_shows_meaning_range_and_default_of_each_variable),
         cmocka_unit_test(test_refusal_after_strings_were_read_frees_them),
         cmocka_unit_test(test_error_message_is_truncated_to_err_len),
         cmocka_unit_test(test_deinit_is_safe_on_zeroed_and_twice),

@@ -292,12 +292,12 @@ static void test_render_counters_with_help_and_type(void **state)
         .connections = 3, .connections_total = 10, .frames_in = 100, .frames_out = 120,
         .bytes_in = 4096, .bytes_out = 8192, .error_events = 4, .error_events_dropped = 2,
         .malformed_frames = 5, .slow_closes = 1, .refused_connections = 6,
-        .heartbeat_drops = 7, .batched_writes = 8,
+        .heartbeat_drops = 7, .batched_writes = 8, .sealed_open_failures = 9,
     };
     struct strbuf out;
     strbuf_init(&out);
     metrics_render(&m, NULL, 0, &out);
-    assert_true(check_exposition(out.data) == 13);
+    assert_true(check_exposition(out.data) == 14);
     assert_has_line(out.data, "# TYPE classment_connections gauge");
     assert_has_line(out.data, "classment_connections 3");
     assert_has_line(out.data, "# TYPE classment_connections_total counter");
@@ -312,6 +312,7 @@ static void test_render_counters_with_help_and_type(void **state)
     assert_has_line(out.data, "classment_slow_closes_total 1");
     assert_has_line(out.data, "classment_refused_connections_total 6");
     assert_has_line(out.data, "classment_heartbeat_drops_total 7");
+    assert_has_line(out.data, "classment_sealed_open_failures_total 9");
     assert_has_line(out.data, "classment_batched_writes_total 8");
     assert_has_line(out.data, "# TYPE classment_replies_total counter");
     assert_has_line(out.data, "# TYPE classment_op_duration_seconds histogram");

@@ -12,6 +12,7 @@
 
 #include "core/dbpool.h"
 #include "core/op.h"
+#include "core/op_db.h"
 
 /* --- Building args maps --- */
 
@@ -929,10 +930,10 @@ static void test_fail_db_query_error_answers_internal(void **state)
 {
     struct world *w = *state;
     /* logs two expected "query failed" lines */
-    op_fail_db(new_op(w, true, 1), DBPOOL_E_QUERY, NULL);
+    op_fail_db_status(new_op(w, true, 1), DBPOOL_E_QUERY, NULL);
     PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
     assert_non_null(res);
-    op_fail_db(new_op(w, true, 2), DBPOOL_E_QUERY, res); /* no SQLSTATE in it */
+    op_fail_db_status(new_op(w, true, 2), DBPOOL_E_QUERY, res); /* no SQLSTATE in it */
     PQclear(res);
     for (uint64_t id = 1; id <= 2; id++) {
         msgpack_unpacked u;
@@ -955,16 +956,16 @@ static void test_fail_db_query_error_answers_internal(void **state)
 static void test_fail_db_outage_answers_unavailable(void **state)
 {
     struct world *w = *state;
-    op_fail_db(new_op(w, true, 1), DBPOOL_E_UNAVAILABLE, NULL);
+    op_fail_db_status(new_op(w, true, 1), DBPOOL_E_UNAVAILABLE, NULL);
     msgpack_unpacked u;
     pop_one(w, &u);
     assert_obj_str(op_map_get(op_map_get(&u.data, "error"), "code"), "unavailable");
     msgpack_unpacked_destroy(&u);
-    op_fail_db(new_op(w, true, 2), DBPOOL_E_CANCELLED, NULL);
+    op_fail_db_status(new_op(w, true, 2), DBPOOL_E_CANCELLED, NULL);
     pop_one(w, &u);
     assert_obj_str(op_map_get(op_map_get(&u.data, "error"), "code"), "unavailable");
     msgpack_unpacked_destroy(&u);
-    op_fail_db(new_op(w, false, 0), DBPOOL_E_UNAVAILABLE, NULL);
+    op_fail_db_status(new_op(w, false, 0), DBPOOL_E_UNAVAILABLE, NULL);
     pop_one(w, &u);
     const msgpack_object *data = op_map_get(&u.data, "data");
     assert_obj_str(op_map_get(data, "code"), "unavailable");

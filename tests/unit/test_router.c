@@ -103,7 +103,7 @@ static const struct op_def trip_table[] = {
     { .name = NULL },
 };
 
-static const struct op_def *const both_tables[] = { trip_table, sys_table };
+static const struct op_table both_tables[] = { { trip_table, NULL }, { sys_table, NULL } };
 
 /* --- A world: router, peer with a fake transport, metrics --- */
 
@@ -347,7 +347,7 @@ static void test_find_finds_every_op(void **state)
     (void)state;
     struct router *r = router_new(both_tables, 2);
     for (size_t t = 0; t < 2; t++) {
-        for (const struct op_def *d = both_tables[t]; d->name; d++) {
+        for (const struct op_def *d = both_tables[t].ops; d->name; d++) {
             assert_ptr_equal(router_find(r, d->name, strlen(d->name)), d);
         }
     }
@@ -401,7 +401,7 @@ static struct router *padded_router(struct padded *p)
     p->rows[0] = (struct op_def){ .name = p->names[0], .fn = h_reply, .flags = OP_PUBLIC };
     p->rows[1] = (struct op_def){ .name = p->names[1], .fn = h_reply, .roles = ROLE_DRIVER };
     p->rows[2] = (struct op_def){ .name = NULL };
-    const struct op_def *const tables[] = { p->rows };
+    const struct op_table tables[] = { { p->rows, NULL } };
     struct router *r = router_new(tables, 1);
     assert_non_null(r);
     return r;
@@ -439,10 +439,11 @@ static void test_new_refuses_duplicate_names_across_tables(void **state)
         { .name = "trip.end", .fn = h_reply, .roles = ROLE_ADMIN },
         { .name = NULL },
     };
-    const struct op_def *const tables[] = { sys_table, trip_table, again };
+    const struct op_table tables[] = { { sys_table, NULL }, { trip_table, NULL },
+                                       { again, NULL } };
     assert_null(router_new(tables, 3));
     /* the same table twice */
-    const struct op_def *const twice[] = { sys_table, sys_table };
+    const struct op_table twice[] = { { sys_table, NULL }, { sys_table, NULL } };
     assert_null(router_new(twice, 2));
 }
 
@@ -455,7 +456,7 @@ static void test_new_refuses_duplicate_names_within_a_table(void **state)
         { .name = "a.b", .fn = h_not_found, .flags = OP_PUBLIC },
         { .name = NULL },
     };
-    const struct op_def *const tables[] = { dup };
+    const struct op_table tables[] = { { dup, NULL } };
     assert_null(router_new(tables, 1));
 }
 
@@ -467,13 +468,13 @@ static void test_new_refuses_a_row_without_handler(void **state)
         { .name = "z.z", .fn = NULL, .roles = ROLE_ADMIN },
         { .name = NULL },
     };
-    const struct op_def *const tables[] = { sys_table, nofn };
+    const struct op_table tables[] = { { sys_table, NULL }, { nofn, NULL } };
     assert_null(router_new(tables, 2));
     static const struct op_def first[] = {
         { .name = "0.first", .fn = NULL },
         { .name = NULL },
     };
-    const struct op_def *const t2[] = { first };
+    const struct op_table t2[] = { { first, NULL } };
     assert_null(router_new(t2, 1));
 }
 
@@ -492,7 +493,7 @@ static void test_new_accepts_no_tables_and_empty_tables(void **state)
     router_free(r);
 
     static const struct op_def empty[] = { { .name = NULL } };
-    const struct op_def *const tables[] = { empty, empty };
+    const struct op_table tables[] = { { empty, NULL }, { empty, NULL } };
     r = router_new(tables, 2);
     assert_non_null(r);
     assert_int_equal(router_count(r), 0);
@@ -864,6 +865,94 @@ static void test_dispatch_to_a_closed_peer_is_harmless(void **state)
     assert_int_equal(w->tx.closes, 1);
 }
 
+/* --- The argument schema and the table's context --- */
+
+static int domain_marker;
+static int bad_args_calls;
+static const void *seen_domain;
+
+static int h_typed(struct op_ctx *op)
+{
+    record(op);
+    seen_domain = op->domain;
+    op_reply_empty(op);
+    return 0;
+}
+
+static void on_bad_args(struct op_ctx *op)
+{
+    assert_string_equal(op->fail_field, "n");
+    bad_args_calls++;
+}
+
+static const struct op_arg typed_args[] = {
+    { .name = "n", .type = OP_T_INT, .required = OP_REQ, .min = 1, .max = 5 },
+    { .name = NULL },
+};
+
+static const struct op_def typed_table[] = {
+    { .name = "sys.typed", .fn = h_typed, .flags = OP_PUBLIC, .args = typed_args,
+      .bad_args = on_bad_args },
+    { .name = NULL },
+};
+
+static void use_typed_router(struct world *w)
+{
+    router_free(w->r);
+    const struct op_table tables[] = { { typed_table, &domain_marker }, { sys_table, NULL } };
+    w->r = router_new(tables, 2);
+    assert_non_null(w->r);
+    bad_args_calls = 0;
+    seen_domain = NULL;
+}
+
+/* The handler never runs for arguments its schema refuses; the op hears of it. */
+static void test_dispatch_checks_arguments_against_the_schema_first(void **state)
+{
+    struct world *w = *state;
+    use_typed_router(w);
+    dispatch(w, true, 1, "sys.typed", 9, 9);  /* above max */
+    expect_failure(w, 1, "bad_request", "n");
+    dispatch(w, true, 2, "sys.typed", 9, -1); /* no args: n is required */
+    expect_failure(w, 2, "bad_request", "n");
+    assert_int_equal(calls.n, 0);
+    assert_int_equal(bad_args_calls, 2);
+    dispatch(w, true, 3, "sys.typed", 9, 3);
+    expect_success(w, 3);
+    assert_int_equal(calls.n, 1);
+    assert_int_equal(bad_args_calls, 2);
+}
+
+static void test_dispatch_gives_the_handler_its_tables_context(void **state)
+{
+    struct world *w = *state;
+    use_typed_router(w);
+    dispatch(w, true, 4, "sys.typed", 9, 5);
+    expect_success(w, 4);
+    assert_ptr_equal(seen_domain, &domain_marker);
+}
+
+static void test_new_refuses_a_malformed_schema(void **state)
+{
+    (void)state;
+    static const struct op_arg no_values[] = { { .name = "g", .type = OP_T_ENUM },
+                                               { .name = NULL } };
+    static const struct op_arg twice[] = { { .name = "a", .type = OP_T_ID },
+                                           { .name = "a", .type = OP_T_BOOL },
+                                           { .name = NULL } };
+    static const struct op_arg reversed[] = {
+        { .name = "n", .type = OP_T_INT, .min = 5, .max = 1 }, { .name = NULL }
+    };
+    const struct op_arg *const bad[] = { no_values, twice, reversed };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const struct op_def rows[] = { { .name = "a.b", .fn = h_reply, .flags = OP_PUBLIC,
+                                         .args = bad[i] },
+                                       { .name = NULL } };
+        const struct op_table tables[] = { { rows, NULL } };
+        assert_null(router_new(tables, 1));
+    }
+}
+
 int main(void)
 {
 #define WORLD(t) cmocka_unit_test_setup_teardown(t, world_setup, world_teardown)
@@ -902,6 +991,9 @@ int main(void)
         WORLD(test_dispatch_error_events_from_handlers_share_the_rate_limit),
         WORLD(test_dispatch_counts_metrics_per_op),
         WORLD(test_dispatch_to_a_closed_peer_is_harmless),
+        WORLD(test_dispatch_checks_arguments_against_the_schema_first),
+        WORLD(test_dispatch_gives_the_handler_its_tables_context),
+        cmocka_unit_test(test_new_refuses_a_malformed_schema),
         /* last: router_new with no ops trips UBSan (qsort of NULL), see the report */
         cmocka_unit_test(test_new_accepts_no_tables_and_empty_tables),
     };

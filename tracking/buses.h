@@ -3,5 +3,5 @@
 #pragma once
 #include "core/op.h"
 
-/* bus.create, bus.get, bus.list, bus.update, bus.delete. */
+/* bus.create, bus.get, bus.list, bus.update, bus.delete; op->domain is the tracker (unused). */
 extern const struct op_def bus_ops[];
