@@ -29,9 +29,31 @@ struct check {
     const char **message;
 };
 
-static int refuse(struct check *c, const char *field, const char *message)
+/* Where a value sits in args, kept on the stack while checking and written out as text
+ * ("stops[2].name") only when something is refused: the accepted path allocates nothing. */
+struct where {
+    const struct where *up;
+    const char *name; /* a key, or NULL for an array element */
+    size_t name_len;
+    uint32_t index;
+};
+
+static const char *render(struct arena *arena, const struct where *w)
 {
-    *c->field = field;
+    if (!w) {
+        return "";
+    }
+    const char *up = render(arena, w->up);
+    if (!w->name) {
+        return arena_printf(arena, "%s[%u]", up, w->index);
+    }
+    return arena_printf(arena, "%s%s%.*s", up, up[0] ? "." : "", (int)w->name_len, w->name);
+}
+
+static int refuse(struct check *c, const struct where *w, const char *message)
+{
+    *c->field = w && !w->up && w->name ? arena_strndup(c->arena, w->name, w->name_len)
+                                       : render(c->arena, w);
     *c->message = message;
     return OP_E_BAD_REQUEST;
 }
@@ -53,38 +75,36 @@ static const char *enum_message(struct arena *arena, const char *const *values)
     return m;
 }
 
-/* Every string inside v (keys excepted) is valid text. On a refusal *below is the path from
- * v to the bad string ("", "[2]", ".name", "[1].name"), built only then. */
-static int text_below(struct check *c, const msgpack_object *v, const char **below)
+/* Every string inside v (keys excepted) is valid text; w says where v is. */
+static int check_text_deep(struct check *c, const struct where *w, const msgpack_object *v)
 {
-    const char *sub = "";
     switch (v->type) {
     case MSGPACK_OBJECT_STR:
         if (!utf8_valid_text(v->via.str.ptr, v->via.str.size)) {
-            *below = "";
-            *c->message = memchr(v->via.str.ptr, '\0', v->via.str.size) ? MSG_NUL : MSG_UTF8;
-            return OP_E_BAD_REQUEST;
+            return refuse(c, w,
+                          memchr(v->via.str.ptr, '\0', v->via.str.size) ? MSG_NUL : MSG_UTF8);
         }
         return 0;
     case MSGPACK_OBJECT_ARRAY:
         for (uint32_t i = 0; i < v->via.array.size; i++) {
-            if (text_below(c, &v->via.array.ptr[i], &sub)) {
-                *below = arena_printf(c->arena, "[%u]%s", i, sub);
-                return OP_E_BAD_REQUEST;
+            struct where item = { .up = w, .index = i };
+            int r = check_text_deep(c, &item, &v->via.array.ptr[i]);
+            if (r) {
+                return r;
             }
         }
         return 0;
     case MSGPACK_OBJECT_MAP:
         for (uint32_t i = 0; i < v->via.map.size; i++) {
             const msgpack_object *k = &v->via.map.ptr[i].key;
-            if (text_below(c, &v->via.map.ptr[i].val, &sub)) {
-                if (k->type == MSGPACK_OBJECT_STR) {
-                    *below = arena_printf(c->arena, ".%.*s%s", (int)k->via.str.size,
-                                          k->via.str.ptr, sub);
-                } else {
-                    *below = sub;
-                }
-                return OP_E_BAD_REQUEST;
+            struct where key = { .up = w, .name = "?", .name_len = 1 };
+            if (k->type == MSGPACK_OBJECT_STR) {
+                key.name = k->via.str.ptr;
+                key.name_len = k->via.str.size;
+            }
+            int r = check_text_deep(c, &key, &v->via.map.ptr[i].val);
+            if (r) {
+                return r;
             }
         }
         return 0;
@@ -93,26 +113,11 @@ static int text_below(struct check *c, const msgpack_object *v, const char **bel
     }
 }
 
-static int check_text_deep(struct check *c, const char *field, const msgpack_object *v)
-{
-    const char *below = "";
-    if (text_below(c, v, &below) == 0) {
-        return 0;
-    }
-    *c->field = below[0] ? arena_printf(c->arena, "%s%s", field, below) : field;
-    return OP_E_BAD_REQUEST;
-}
-
-static int check_map(struct check *c, const char *prefix, const struct op_arg *schema,
+static int check_map(struct check *c, const struct where *up, const struct op_arg *schema,
                      const msgpack_object *map);
 
-static const char *path(struct check *c, const char *prefix, const char *name)
-{
-    return prefix ? arena_printf(c->arena, "%s.%s", prefix, name) : name;
-}
-
-/* One value (not nil) against its schema; field names it in refusals. */
-static int check_value(struct check *c, const char *field, const struct op_arg *a,
+/* One value (not nil) against its schema; field says where it is, for refusals. */
+static int check_value(struct check *c, const struct where *field, const struct op_arg *a,
                        const msgpack_object *v)
 {
     switch (a->type) {
@@ -189,9 +194,10 @@ static int check_value(struct check *c, const char *field, const struct op_arg *
         }
         for (uint32_t i = 0; i < v->via.array.size; i++) {
             const msgpack_object *e = &v->via.array.ptr[i];
-            const char *item = arena_printf(c->arena, "%s[%u]", field, i);
-            int r = a->items && e->type != MSGPACK_OBJECT_NIL ? check_value(c, item, a->items, e)
-                                                              : check_text_deep(c, item, e);
+            struct where item = { .up = field, .index = i };
+            int r = a->items && e->type != MSGPACK_OBJECT_NIL
+                        ? check_value(c, &item, a->items, e)
+                        : check_text_deep(c, &item, e);
             if (r) {
                 return r;
             }
@@ -207,45 +213,52 @@ static int check_value(struct check *c, const char *field, const struct op_arg *
 }
 
 /* A map of arguments (or of one nested value's keys) against schema; undeclared keys are
- * ignored but their strings must still be text. */
-static int check_map(struct check *c, const char *prefix, const struct op_arg *schema,
+ * ignored but their strings must still be text. As op_map_get does, the first occurrence of a
+ * key is the one that counts for "required". */
+static int check_map(struct check *c, const struct where *up, const struct op_arg *schema,
                      const msgpack_object *map)
 {
+    uint64_t seen = 0, present = 0; /* bit i: schema[i] (op_schema_valid caps them at 64) */
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object *k = &map->via.map.ptr[i].key;
         const msgpack_object *v = &map->via.map.ptr[i].val;
+        struct where here = { .up = up, .name = "args", .name_len = 4 };
+        if (k->type == MSGPACK_OBJECT_STR) {
+            here.name = k->via.str.ptr;
+            here.name_len = k->via.str.size;
+        }
         const struct op_arg *a = NULL;
-        for (const struct op_arg *s = schema; s && s->name; s++) {
+        unsigned bit = 0;
+        for (const struct op_arg *s = schema; s && s->name; s++, bit++) {
             if (is_key(k, s->name)) {
                 a = s;
                 break;
             }
         }
         if (!a) {
-            const char *name = k->type == MSGPACK_OBJECT_STR
-                                   ? arena_strndup(c->arena, k->via.str.ptr, k->via.str.size)
-                                   : "args";
-            int r = check_text_deep(c, path(c, prefix, name), v);
+            int r = check_text_deep(c, &here, v);
             if (r) {
                 return r;
             }
             continue;
         }
+        if (!(seen & (1ull << bit))) {
+            seen |= 1ull << bit;
+            present |= (uint64_t)(v->type != MSGPACK_OBJECT_NIL) << bit;
+        }
         if (v->type == MSGPACK_OBJECT_NIL) {
             continue; /* nil means absent; required ones are caught below */
         }
-        int r = check_value(c, path(c, prefix, a->name), a, v);
+        int r = check_value(c, &here, a, v);
         if (r) {
             return r;
         }
     }
-    for (const struct op_arg *s = schema; s && s->name; s++) {
-        if (!s->required) {
-            continue;
-        }
-        const msgpack_object *v = op_map_get(map, s->name);
-        if (!v || v->type == MSGPACK_OBJECT_NIL) {
-            return refuse(c, path(c, prefix, s->name), MSG_REQUIRED);
+    unsigned bit = 0;
+    for (const struct op_arg *s = schema; s && s->name; s++, bit++) {
+        if (s->required && !(present & (1ull << bit))) {
+            struct where missing = { .up = up, .name = s->name, .name_len = strlen(s->name) };
+            return refuse(c, &missing, MSG_REQUIRED);
         }
     }
     return 0;
@@ -303,7 +316,12 @@ static int valid_one(const struct op_arg *a, const char **why)
 
 int op_schema_valid(const struct op_arg *schema, const char **why)
 {
+    size_t n = 0;
     for (const struct op_arg *a = schema; a && a->name; a++) {
+        if (++n > 64) {
+            *why = "more than 64 arguments";
+            return -EINVAL;
+        }
         for (const struct op_arg *b = schema; b != a; b++) {
             if (strcmp(a->name, b->name) == 0) {
                 *why = "an argument is declared twice";

@@ -373,6 +373,37 @@ static void test_nested_fields_are_named_by_path(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The first occurrence of a key is the one handlers read (op_map_get): a nil first and a
+ * value second is still "absent". */
+static void test_a_repeated_key_counts_by_its_first_occurrence(void **state)
+{
+    (void)state;
+    static const struct op_arg schema[] = { { .name = "id", .type = OP_T_ID, .required = OP_REQ },
+                                            { 0 } };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    pack_str(&pk, "id", 2);
+    msgpack_pack_nil(&pk);
+    pack_str(&pk, "id", 2);
+    msgpack_pack_uint64(&pk, 5);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    struct arena arena = { 0 };
+    const char *field = NULL, *message = NULL;
+    assert_int_equal(op_schema_check(schema, &u.data, &arena, &field, &message),
+                     OP_E_BAD_REQUEST);
+    assert_string_equal(field, "id");
+    assert_string_equal(message, "is required");
+    arena_deinit(&arena);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_utf8_validation_follows_rfc3629(void **state)
 {
     (void)state;
@@ -565,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_numbers_out_of_bounds_are_named),
         cmocka_unit_test(test_invalid_text_in_an_undeclared_nested_argument_is_refused),
         cmocka_unit_test(test_nested_fields_are_named_by_path),
+        cmocka_unit_test(test_a_repeated_key_counts_by_its_first_occurrence),
         cmocka_unit_test(test_utf8_validation_follows_rfc3629),
         cmocka_unit_test(test_protocol_doc_and_schema_agree_on_every_op),
         cmocka_unit_test(test_published_schema_lists_every_op),
