@@ -50,6 +50,54 @@ void op_finish_rc(struct op_ctx *op, int rc)
     }
 }
 
+/* A deep copy of o into the arena. Depth is bounded by the envelope's pre-scan
+ * (ENVELOPE_MAX_DEPTH), sizes by the frame the objects came from. */
+static void copy_object(struct arena *a, msgpack_object *to, const msgpack_object *from)
+{
+    *to = *from;
+    switch (from->type) {
+    case MSGPACK_OBJECT_STR:
+        to->via.str.ptr = arena_strndup(a, from->via.str.ptr, from->via.str.size);
+        break;
+    case MSGPACK_OBJECT_BIN:
+        to->via.bin.ptr = arena_strndup(a, from->via.bin.ptr, from->via.bin.size);
+        break;
+    case MSGPACK_OBJECT_EXT:
+        to->via.ext.ptr = arena_strndup(a, from->via.ext.ptr, from->via.ext.size);
+        break;
+    case MSGPACK_OBJECT_ARRAY: {
+        msgpack_object *items = arena_alloc(a, sizeof *items * (from->via.array.size + 1));
+        for (uint32_t i = 0; i < from->via.array.size; i++) {
+            copy_object(a, &items[i], &from->via.array.ptr[i]);
+        }
+        to->via.array.ptr = items;
+        break;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        msgpack_object_kv *kv = arena_alloc(a, sizeof *kv * (from->via.map.size + 1));
+        for (uint32_t i = 0; i < from->via.map.size; i++) {
+            copy_object(a, &kv[i].key, &from->via.map.ptr[i].key);
+            copy_object(a, &kv[i].val, &from->via.map.ptr[i].val);
+        }
+        to->via.map.ptr = kv;
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+void op_keep_args(struct op_ctx *op)
+{
+    if (op->args_kept || !op->args) {
+        return;
+    }
+    msgpack_object *copy = arena_alloc(&op->arena, sizeof *copy);
+    copy_object(&op->arena, copy, op->args);
+    op->args = copy;
+    op->args_kept = true;
+}
+
 void *op_alloc(struct op_ctx *op, size_t n)
 {
     return arena_alloc(&op->arena, n);

@@ -38,7 +38,8 @@ struct op_ctx {
     const struct op_env *env;
     struct peer *peer;
     struct caller caller;       /* copied at dispatch: stable across round trips */
-    const msgpack_object *args; /* a map or NULL; valid only during the synchronous handler */
+    const msgpack_object *args; /* a map or NULL; points into the frame during the synchronous
+                                 * handler, into the arena once op_keep_args (op_sql) ran */
     bool has_id;
     uint64_t id;
     const char *op_name;
@@ -51,6 +52,7 @@ struct op_ctx {
     bool replying;
     /* The op table's context (the domain's services), set by the router. */
     void *domain;
+    bool args_kept;
     /* Memory for the request's lifetime: argument copies, query parameters, state kept
      * across round trips. Freed when the request ends. */
     struct arena arena;
@@ -178,6 +180,9 @@ double op_get_num(struct op_ctx *op, const char *name, double dflt);
 bool op_get_bool(struct op_ctx *op, const char *name, bool dflt);
 /* A NUL-terminated copy in the request's arena, or NULL when absent. */
 const char *op_get_str(struct op_ctx *op, const char *name);
+/* Copies the arguments into the request's arena, so that op_get_* and op_param_arg still
+ * read them after a database round trip (op_sql calls it). Idempotent. */
+void op_keep_args(struct op_ctx *op);
 /* Memory for the request's lifetime (zeroed). */
 void *op_alloc(struct op_ctx *op, size_t n);
 /* Sets op->fail_field/fail_message and returns code: `return op_refuse(op, OP_E_..., ...);` */

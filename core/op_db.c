@@ -234,6 +234,8 @@ static void on_result(void *arg, int status, const PGresult *res)
 
 int op_sql(struct op_ctx *op, const struct op_sql *q)
 {
+    /* The row callback may read the arguments: the frame they point into is gone by then. */
+    op_keep_args(op);
     /* A new run each time: a row callback may start the next query while the previous
      * run's memory is still in use; both live until the request ends. */
     struct op_sql_run *run = op_alloc(op, sizeof *run);

@@ -46,8 +46,9 @@ struct op_db_error {
 
 /* Called with the rows of a successful query. Returns like a handler: 0 when it has
  * answered or will answer (it may start another op_sql), a positive OP_E_* to fail with
- * op->fail_field/fail_message, a negative errno for internal. Answering frees op and its
- * arena: read op->caller, op->state and anything else needed before the reply. */
+ * op->fail_field/fail_message, a negative errno for internal. The request's arguments are
+ * still readable (op_sql keeps a copy in the arena). Answering frees op and its arena: read
+ * op->caller, op->state and anything else needed before the reply. */
 typedef int op_rows_fn(struct op_ctx *op, const PGresult *res);
 
 /* A query and what to do with its outcome. op_sql copies it: a compound literal will do. */

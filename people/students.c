@@ -96,13 +96,6 @@ static void param_dob(struct op_ctx *op, int64_t id, const char *dob)
 
 /* --- student.create --- */
 
-/* The arguments, copied: the request's own are gone when the id arrives. */
-struct new_student {
-    const char *name, *admission_no, *dob, *gender, *class_name, *section;
-    bool has_roll_no;
-    int64_t roll_no;
-};
-
 static const struct op_db_error admission_taken[] = {
     { .cond = OP_DB_UNIQUE, .constraint = "students_school_id_admission_no_key",
       .code = OP_E_CONFLICT, .field = "admission_no",
@@ -110,19 +103,19 @@ static const struct op_db_error admission_taken[] = {
     { .cond = 0 },
 };
 
+/* The id comes first because the sealed date of birth is bound to its row. */
 static int insert_student(struct op_ctx *op, const PGresult *res)
 {
-    const struct new_student *s = op->state;
     int64_t id = dbval_get_i64(res, 0, 0);
     op_param_id(op, id);
     op_param_id(op, op->caller.school_id);
-    op_param_str(op, s->name);
-    op_param_str(op, s->admission_no);
-    param_dob(op, id, s->dob);
-    op_param_str(op, s->gender);
-    op_param_str(op, s->class_name);
-    op_param_str(op, s->section);
-    op_param_i64_opt(op, s->has_roll_no, s->roll_no);
+    op_param_arg(op, "name");
+    op_param_arg(op, "admission_no");
+    param_dob(op, id, op_get_str(op, "dob"));
+    op_param_arg(op, "gender");
+    op_param_arg(op, "class");
+    op_param_arg(op, "section");
+    op_param_arg(op, "roll_no");
     return op_sql(op, &(struct op_sql){
         .sql = "INSERT INTO students (id, school_id, name, admission_no, dob_enc, dob_key,"
                " gender, class_name, section, roll_no)"
@@ -133,19 +126,10 @@ static int insert_student(struct op_ctx *op, const PGresult *res)
 
 static int op_student_create(struct op_ctx *op)
 {
-    struct new_student *s = op_alloc(op, sizeof *s);
-    *s = (struct new_student){
-        .name = op_get_str(op, "name"), .admission_no = op_get_str(op, "admission_no"),
-        .dob = op_get_str(op, "dob"), .gender = op_get_str(op, "gender"),
-        .class_name = op_get_str(op, "class"), .section = op_get_str(op, "section"),
-        .has_roll_no = op_has_arg(op, "roll_no"), .roll_no = op_get_int(op, "roll_no", 0),
-    };
-    int r = check_dob(op, s->dob);
+    int r = check_dob(op, op_get_str(op, "dob"));
     if (r) {
         return r;
     }
-    op->state = s;
-    /* The id comes first because the sealed date of birth is bound to its row. */
     return op_sql(op, &(struct op_sql){ .sql = "SELECT nextval('students_id_seq')",
                                         .on_rows = insert_student });
 }

@@ -40,11 +40,6 @@ static void param_phone(struct op_ctx *op, int64_t user_id, const char *phone)
 
 /* --- user.create --- */
 
-struct user_create {
-    char phone[PHONE_MAX];
-    const char *role, *name, *employee_id;
-};
-
 /* The unique index sees only the current key's index. A number stored under an older key
  * during a rotation is found through every key's index, and that row's index is inserted
  * instead, so that the unique index refuses it too: one answer for every duplicate. */
@@ -57,30 +52,27 @@ struct user_create {
 
 static int insert_user(struct op_ctx *op, const PGresult *res)
 {
-    struct user_create *c = op->state;
+    const char *phone = op->state; /* normalised */
     /* The id comes first because the sealed phone is bound to its row. */
     int64_t id = dbval_get_i64(res, 0, 0);
     op_param_id(op, id);
     op_param_id(op, op->caller.school_id);
-    op_param_str(op, c->role);
-    op_param_str(op, c->name);
-    param_phone(op, id, c->phone);
-    op_param_str(op, c->employee_id);
-    people_param_phone_indexes(op, c->phone);
+    op_param_arg(op, "role");
+    op_param_arg(op, "name");
+    param_phone(op, id, phone);
+    op_param_arg(op, "employee_id");
+    people_param_phone_indexes(op, phone);
     return op_sql(op, &(struct op_sql){ .sql = INSERT_USER_SQL, .reply_id = true,
                                         .errors = phone_taken, .audit = "user" });
 }
 
 static int op_user_create(struct op_ctx *op)
 {
-    struct user_create *c = op->state = op_alloc(op, sizeof *c);
-    int r = people_phone_arg(op, c->phone);
+    char *phone = op->state = op_alloc(op, PHONE_MAX);
+    int r = people_phone_arg(op, phone);
     if (r) {
         return r;
     }
-    c->role = op_get_str(op, "role");
-    c->name = op_get_str(op, "name");
-    c->employee_id = op_get_str(op, "employee_id");
     return op_sql(op, &(struct op_sql){ .sql = "SELECT nextval('users_id_seq')",
                                         .on_rows = insert_user });
 }

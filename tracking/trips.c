@@ -307,24 +307,21 @@ static void subscribe_loaded(void *arg, struct live_trip *lt, int status)
 
 static int subscribe_checked(struct op_ctx *op, const PGresult *res)
 {
-    const int64_t *trip = op->state;
+    int64_t trip = op_get_id(op, "trip");
     if (policy_answer(res) != POLICY_ALLOW) {
-        audit_op(op, "trip", *trip, "forbidden");
+        audit_op(op, "trip", trip, "forbidden");
         return op_refuse(op, OP_E_FORBIDDEN, "trip", "none of your children rides this trip");
     }
     /* Not loaded means not active: subscribe_loaded answers conflict. */
-    tracker_load(tracker_of(op), *trip, subscribe_loaded, op);
+    tracker_load(tracker_of(op), trip, subscribe_loaded, op);
     return 0;
 }
 
 static int op_trip_subscribe(struct op_ctx *op)
 {
-    int64_t *trip = op_alloc(op, sizeof *trip);
-    *trip = op_get_id(op, "trip");
-    op->state = trip;
     /* The one check of who may follow a trip, asked once here; positions then flow without
      * touching the database. */
-    policy_params(op, *trip);
+    policy_params(op, op_get_id(op, "trip"));
     return op_sql(op, &(struct op_sql){ .sql = access_sql(ACCESS_FOLLOWS_TRIP),
                                         .on_rows = subscribe_checked,
                                         .not_found = "no such trip", .not_found_field = "trip" });
@@ -486,7 +483,7 @@ static void pack_points(msgpack_packer *pk, const void *arg)
 
 static int reply_history(struct op_ctx *op, const PGresult *res)
 {
-    struct track tr = { .res = res, .t = tracker_of(op), .trip = *(const int64_t *)op->state,
+    struct track tr = { .res = res, .t = tracker_of(op), .trip = op_get_id(op, "trip"),
                         .last_ts = -1 };
     for (int i = 0; i < PQntuples(res); i++) {
         if (dbval_get_i64(res, i, 0) != 0) {
@@ -504,10 +501,7 @@ static int reply_history(struct op_ctx *op, const PGresult *res)
 
 static int op_trip_history(struct op_ctx *op)
 {
-    int64_t *trip = op_alloc(op, sizeof *trip);
-    *trip = op_get_id(op, "trip");
-    op->state = trip;
-    op_param_id(op, *trip);
+    op_param_id(op, op_get_id(op, "trip"));
     op_param_id(op, op->caller.school_id);
     op_param_i64(op, HISTORY_MAX_POINTS);
     /* A marker row (0) says the trip is the caller's school's; the points follow in order.

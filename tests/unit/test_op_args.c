@@ -70,6 +70,40 @@ static void assert_refused(struct op_ctx *op, int rc, const char *field)
     assert_true(strlen(op->fail_message) > 0);
 }
 
+/* After op_keep_args the arguments no longer depend on the frame: a handler's row callback
+ * reads them after the frame and its unpacked zone are gone. */
+static void test_kept_args_outlive_the_frame(void **state)
+{
+    (void)state;
+    struct args a;
+    msgpack_packer *pk = args_begin(&a, 4);
+    key(pk, "name");
+    msgpack_pack_str_with_body(pk, "Asha", 4);
+    key(pk, "id");
+    msgpack_pack_uint64(pk, 42);
+    key(pk, "flag");
+    msgpack_pack_true(pk);
+    key(pk, "stops");
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_map(pk, 1);
+    key(pk, "name");
+    msgpack_pack_str_with_body(pk, "Gate", 4);
+    struct op_ctx op = ctx_for(args_end(&a));
+    op_keep_args(&op);
+    op_keep_args(&op); /* idempotent */
+    memset(a.sb.data, 0xee, a.sb.size);
+    args_free(&a);
+    assert_string_equal(op_get_str(&op, "name"), "Asha");
+    assert_int_equal(op_get_id(&op, "id"), 42);
+    assert_true(op_get_bool(&op, "flag", false));
+    const msgpack_object *stops = op_map_get(op.args, "stops");
+    assert_int_equal(stops->via.array.size, 1);
+    const msgpack_object *gate = op_map_get(&stops->via.array.ptr[0], "name");
+    assert_int_equal(gate->via.str.size, 4);
+    assert_memory_equal(gate->via.str.ptr, "Gate", 4);
+    arena_deinit(&op.arena);
+}
+
 /* One args map holding one value of each kind, shared by most reader tests. */
 static const msgpack_object *sample(struct args *a)
 {
@@ -1046,6 +1080,7 @@ static void test_answer_to_a_closed_peer_is_dropped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kept_args_outlive_the_frame),
         cmocka_unit_test(test_map_get_finds_keys_and_ignores_others),
         cmocka_unit_test(test_map_get_returns_null_for_null_and_non_maps),
         cmocka_unit_test(test_arg_id_reads_positive_ids),
