@@ -60,12 +60,17 @@ char *arena_strdup(struct arena *a, const char *s)
 
 char *arena_printf(struct arena *a, const char *fmt, ...)
 {
+    /* Most results (field paths, numbers) fit the stack buffer: one format, one copy. */
+    char small[128];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0) {
         return arena_strdup(a, "");
+    }
+    if ((size_t)n < sizeof small) {
+        return arena_strndup(a, small, (size_t)n);
     }
     char *p = arena_alloc(a, (size_t)n + 1);
     va_start(ap, fmt);

@@ -18,6 +18,18 @@ const struct op_col guardian_cols[] = {
     { .key = NULL },
 };
 
+/* Replies {} (which frees op), then tells the roster's listeners that the user's rights over
+ * the student changed: a running trip of the child's route tells its stop's parents, and a
+ * parent following this child's bus stops now if nothing else allows it. */
+static void reply_and_tell(struct op_ctx *op, int64_t student, int64_t user)
+{
+    int64_t school = op->caller.school_id;
+    const struct roster *roster = &((struct people *)op->domain)->roster;
+    op_reply_empty(op);
+    roster_user_changed(roster, school, user);
+    roster_student_changed(roster, school, student);
+}
+
 /* --- guardian.link --- */
 
 /* One row: the student found, the user's role (NULL: not a user of the school), linked, the
@@ -46,14 +58,9 @@ static int linked(struct op_ctx *op, const PGresult *res)
     if (!dbval_get_bool(res, 0, 2)) {
         return op_refuse(op, OP_E_BAD_REQUEST, "user", "must be a parent");
     }
-    int64_t student = dbval_get_i64(res, 0, 3), user = dbval_get_i64(res, 0, 4);
-    int64_t school = op->caller.school_id;
-    const struct roster *roster = &((struct people *)op->domain)->roster;
+    int64_t student = dbval_get_i64(res, 0, 3);
     audit_op(op, "student", student, "ok");
-    op_reply_empty(op); /* frees op */
-    /* A running trip of the child's route tells its stop's parents: the new one too. */
-    roster_user_changed(roster, school, user);
-    roster_student_changed(roster, school, student);
+    reply_and_tell(op, student, dbval_get_i64(res, 0, 4));
     return 0;
 }
 
@@ -71,14 +78,7 @@ static int op_guardian_link(struct op_ctx *op)
 
 static int unlinked(struct op_ctx *op, const PGresult *res)
 {
-    int64_t student = dbval_get_i64(res, 0, 0), user = dbval_get_i64(res, 0, 1);
-    int64_t school = op->caller.school_id;
-    const struct roster *roster = &((struct people *)op->domain)->roster;
-    op_reply_empty(op); /* frees op */
-    /* The parent may be following this child's bus: that ends now, not at the next check;
-     * and a running trip of the route stops telling them about the child's stop. */
-    roster_user_changed(roster, school, user);
-    roster_student_changed(roster, school, student);
+    reply_and_tell(op, dbval_get_i64(res, 0, 0), dbval_get_i64(res, 0, 1));
     return 0;
 }
 

@@ -161,25 +161,31 @@ struct outcome {
     char message[128];
 };
 
+/* Checks the packed args in sb against schema, then frees sb. */
+static struct outcome check_packed(const struct op_arg *schema, msgpack_sbuffer *sb)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, sb->data, sb->size, &off), MSGPACK_UNPACK_SUCCESS);
+    struct arena arena = { 0 };
+    const char *field = NULL, *message = NULL;
+    struct outcome o = { 0 };
+    o.rc = op_schema_check(schema, &u.data, &arena, &field, &message);
+    snprintf(o.field, sizeof o.field, "%s", field ? field : "");
+    snprintf(o.message, sizeof o.message, "%s", message ? message : "");
+    arena_deinit(&arena);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(sb);
+    return o;
+}
+
 static struct outcome check(const struct op_def *def, const struct op_arg *target, enum bad bad)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     pack_request(&sb, def, target, bad);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-    struct arena arena = { 0 };
-    const char *field = NULL, *message = NULL;
-    struct outcome o = { 0 };
-    o.rc = op_schema_check(def->args, &u.data, &arena, &field, &message);
-    snprintf(o.field, sizeof o.field, "%s", field ? field : "");
-    snprintf(o.message, sizeof o.message, "%s", message ? message : "");
-    arena_deinit(&arena);
-    msgpack_unpacked_destroy(&u);
-    msgpack_sbuffer_destroy(&sb);
-    return o;
+    return check_packed(def->args, &sb);
 }
 
 static void expect_refused(const struct op_def *def, const struct op_arg *a, enum bad bad)
@@ -318,19 +324,10 @@ static void test_invalid_text_in_an_undeclared_nested_argument_is_refused(void *
     msgpack_pack_map(&pk, 1);
     pack_str(&pk, "k", 1);
     pack_str(&pk, "\xc0\x80", 2); /* an overlong NUL */
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-    struct arena arena = { 0 };
-    const char *field = NULL, *message = NULL;
-    assert_int_equal(op_schema_check(schema, &u.data, &arena, &field, &message),
-                     OP_E_BAD_REQUEST);
-    assert_string_equal(field, "extra[1].k");
-    assert_string_equal(message, "must be valid UTF-8 text");
-    arena_deinit(&arena);
-    msgpack_unpacked_destroy(&u);
-    msgpack_sbuffer_destroy(&sb);
+    struct outcome o = check_packed(schema, &sb);
+    assert_int_equal(o.rc, OP_E_BAD_REQUEST);
+    assert_string_equal(o.field, "extra[1].k");
+    assert_string_equal(o.message, "must be valid UTF-8 text");
 }
 
 static void test_nested_fields_are_named_by_path(void **state)
@@ -358,19 +355,10 @@ static void test_nested_fields_are_named_by_path(void **state)
     msgpack_pack_map(&pk, 1);
     pack_str(&pk, "name", 4);
     pack_str(&pk, "b", 1);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-    struct arena arena = { 0 };
-    const char *field = NULL, *message = NULL;
-    assert_int_equal(op_schema_check(schema, &u.data, &arena, &field, &message),
-                     OP_E_BAD_REQUEST);
-    assert_string_equal(field, "stops[1].lat");
-    assert_string_equal(message, "is required");
-    arena_deinit(&arena);
-    msgpack_unpacked_destroy(&u);
-    msgpack_sbuffer_destroy(&sb);
+    struct outcome o = check_packed(schema, &sb);
+    assert_int_equal(o.rc, OP_E_BAD_REQUEST);
+    assert_string_equal(o.field, "stops[1].lat");
+    assert_string_equal(o.message, "is required");
 }
 
 /* The first occurrence of a key is the one handlers read (op_map_get): a nil first and a
@@ -389,19 +377,10 @@ static void test_a_repeated_key_counts_by_its_first_occurrence(void **state)
     msgpack_pack_nil(&pk);
     pack_str(&pk, "id", 2);
     msgpack_pack_uint64(&pk, 5);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-    struct arena arena = { 0 };
-    const char *field = NULL, *message = NULL;
-    assert_int_equal(op_schema_check(schema, &u.data, &arena, &field, &message),
-                     OP_E_BAD_REQUEST);
-    assert_string_equal(field, "id");
-    assert_string_equal(message, "is required");
-    arena_deinit(&arena);
-    msgpack_unpacked_destroy(&u);
-    msgpack_sbuffer_destroy(&sb);
+    struct outcome o = check_packed(schema, &sb);
+    assert_int_equal(o.rc, OP_E_BAD_REQUEST);
+    assert_string_equal(o.field, "id");
+    assert_string_equal(o.message, "is required");
 }
 
 static void test_utf8_validation_follows_rfc3629(void **state)
