@@ -181,7 +181,8 @@ static int on_success(struct op_ctx *op, const struct op_sql *q, const PGresult 
         return op_refuse(op, OP_E_NOT_FOUND, q->not_found_field, q->not_found);
     }
     if (q->audit) {
-        int64_t id = rows > 0 && q->audit_id_col < PQnfields(res)
+        int64_t id = q->audit_id ? q->audit_id
+                     : rows > 0 && q->audit_id_col < PQnfields(res)
                          ? dbval_get_i64(res, 0, q->audit_id_col)
                          : 0;
         audit_op(op, q->audit, id, "ok");
@@ -223,8 +224,8 @@ static void on_result(void *arg, int status, const PGresult *res)
         return;
     }
     if (e && !e->retry) {
-        if (q->audit) {
-            audit_op(op, q->audit, 0, op_err_code(e->code));
+        if (e->audit || q->audit) {
+            audit_op(op, e->audit ? e->audit : q->audit, q->audit_id, op_err_code(e->code));
         }
         op_fail(op, e->code, e->message, e->field);
         return;

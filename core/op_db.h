@@ -40,6 +40,9 @@ struct op_db_error {
     const char *field;
     const char *message;
     bool retry;
+    /* Record the refusal in the audit log as this record type (else the op_sql's .audit),
+     * with the op_sql's audit_id and the wire code as the outcome. */
+    const char *audit;
 };
 
 #define OP_SQL_MAX_ATTEMPTS 3
@@ -64,11 +67,13 @@ struct op_sql {
     bool reply_id;                    /* reply {id} from column 0 of row 0 */
     /* otherwise reply {} */
     const struct op_db_error *errors; /* cond 0 ends it; may be NULL */
-    /* Recorded in the audit log when set: after success (before the reply) with the record
-     * id from column audit_id_col of row 0 (0 when there are no rows), and after an error
-     * mapped by the errors table with record id 0 and the wire code as the outcome. */
+    /* Recorded in the audit log when set: after success (before the reply), and after an
+     * error mapped by the errors table with the wire code as the outcome. The record id is
+     * audit_id when the op knows it beforehand (an update or a delete of an id); otherwise
+     * column audit_id_col of row 0 after success, and 0 after an error. */
     const char *audit;
     int audit_id_col;
+    int64_t audit_id;
 };
 
 /* Parameters of the next op_sql, numbered $1, $2, … in the order they are added. Values are

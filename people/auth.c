@@ -184,11 +184,10 @@ static const struct op_arg otp_request_args[] = {
 
 /* --- auth.otp.verify --- */
 
+/* What the round trips need besides the arguments (which op_sql keeps readable). */
 struct otp_verify {
-    char phone[PHONE_MAX];
-    char code[7];
+    char phone[PHONE_MAX]; /* normalised */
     unsigned char index[CRYPTO_HASH_BYTES];
-    const char *device_type, *device_os, *app_version;
     char token[CRYPTO_TOKEN_CHARS + 1];
 };
 
@@ -250,11 +249,21 @@ static bool code_matches(struct op_ctx *op, const PGresult *res, const struct ot
                                                       (int)dbval_get_i64(res, 0, 2));
     bool match = false;
     if (n == CRYPTO_HASH_BYTES && ks) {
-        crypto_otp_hash(ks, v->index, v->code, given);
+        crypto_otp_hash(ks, v->index, op_get_str(op, "code"), given);
         match = crypto_hash_equal(stored, given);
     }
     sodium_memzero(given, sizeof given);
     return match;
+}
+
+/* A string of the device map (checked by the schema), copied; NULL when absent. */
+static const char *device_str(struct op_ctx *op, const char *key)
+{
+    const msgpack_object *s = op_map_get(op_map_get(op->args, "device"), key);
+    if (!s || s->type != MSGPACK_OBJECT_STR) {
+        return NULL;
+    }
+    return arena_strndup(&op->arena, s->via.str.ptr, s->via.str.size);
 }
 
 static int code_checked(struct op_ctx *op, const PGresult *res)
@@ -269,23 +278,13 @@ static int code_checked(struct op_ctx *op, const PGresult *res)
     op_param_id(op, dbval_get_i64(res, 0, 0));
     people_param_phone_indexes(op, v->phone);
     param_hash(op, token_hash);
-    op_param_str(op, v->device_type);
-    op_param_str(op, v->device_os);
-    op_param_str(op, v->app_version);
+    op_param_str(op, device_str(op, "type"));
+    op_param_str(op, device_str(op, "os"));
+    op_param_str(op, device_str(op, "app"));
     op_param_i64(op, op->env->cfg->admin_session_hours);
     op_param_i64(op, op->env->cfg->session_days);
     sodium_memzero(token_hash, sizeof token_hash);
     return op_sql(op, &(struct op_sql){ .sql = OPEN_SESSION_SQL, .on_rows = session_opened });
-}
-
-/* A string of the device map (checked by the schema), copied; NULL when absent. */
-static const char *device_str(struct op_ctx *op, const char *key)
-{
-    const msgpack_object *s = op_map_get(op_map_get(op->args, "device"), key);
-    if (!s || s->type != MSGPACK_OBJECT_STR) {
-        return NULL;
-    }
-    return arena_strndup(&op->arena, s->via.str.ptr, s->via.str.size);
 }
 
 static int op_otp_verify(struct op_ctx *op)
@@ -302,10 +301,6 @@ static int op_otp_verify(struct op_ctx *op)
     if (!login_allowed(op, true)) {
         return 0;
     }
-    memcpy(v->code, code, sizeof v->code);
-    v->device_type = device_str(op, "type");
-    v->device_os = device_str(op, "os");
-    v->app_version = device_str(op, "app");
     pii_phone_index_raw(op->env->keys, v->phone, v->index);
     param_hash(op, v->index);
     op_param_i64(op, OTP_MAX_TRIES);

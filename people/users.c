@@ -179,7 +179,7 @@ static int op_user_update(struct op_ctx *op)
                                  " employee_id = coalesce($7, employee_id), updated_at = now()"
                                  " WHERE id = $1 AND school_id = $2 RETURNING id",
                           .not_found = "no such user", .not_found_field = "id",
-                          .errors = phone_taken, .audit = "user" });
+                          .errors = phone_taken, .audit = "user", .audit_id = id });
 }
 
 static const struct op_arg user_update_args[] = {

@@ -410,7 +410,7 @@ enum { DEL_FOUND, DEL_HAS_TRIPS, DEL_DONE, DEL_ID };
 /* A trip started between the check and the delete trips the foreign key instead. */
 static const struct op_db_error DELETE_ERRORS[] = {
     { .cond = OP_DB_FOREIGN_KEY, .code = OP_E_CONFLICT, .field = "id",
-      .message = KEPT_FOR_TRIPS },
+      .message = KEPT_FOR_TRIPS, .audit = "route" },
     { .cond = 0 },
 };
 
@@ -431,10 +431,11 @@ static int route_deleted(struct op_ctx *op, const PGresult *res)
 
 static int op_route_delete(struct op_ctx *op)
 {
-    op_param_id(op, op_get_id(op, "id"));
+    int64_t id = op_get_id(op, "id");
+    op_param_id(op, id);
     op_param_id(op, op->caller.school_id);
     return op_sql(op, &(struct op_sql){ .sql = ROUTE_DELETE_SQL, .on_rows = route_deleted,
-                                        .errors = DELETE_ERRORS });
+                                        .errors = DELETE_ERRORS, .audit_id = id });
 }
 
 /* --- The table --- */

@@ -1185,6 +1185,7 @@ static void test_admin_manages_users_of_own_school_only(void **state)
     m = wait_audit(a, "user.update", teacher);
     list = tmsg_get(tmsg_root(m), "data");
     bool create_seen = false, conflict_seen = false, login_seen = false;
+    bool update_conflict_seen = false; /* refused updates name the record they tried */
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *e = &list->via.array.ptr[i];
         const msgpack_object *op = tmsg_get(e, "op");
@@ -1208,10 +1209,17 @@ static void test_admin_manages_users_of_own_school_only(void **state)
             conflict_seen = conflict_seen || (outcome->via.str.size == 8 &&
                                               memcmp(outcome->via.str.ptr, "conflict", 8) == 0);
         }
+        if (op->via.str.size == 11 && memcmp(op->via.str.ptr, "user.update", 11) == 0 &&
+            outcome->via.str.size == 8 && memcmp(outcome->via.str.ptr, "conflict", 8) == 0) {
+            const msgpack_object *rid = tmsg_get(e, "record_id");
+            update_conflict_seen = update_conflict_seen ||
+                                   (rid && rid->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                                    rid->via.u64 == (uint64_t)teacher);
+        }
         login_seen = login_seen || (op->via.str.size == 15 &&
                                     memcmp(op->via.str.ptr, "auth.otp.verify", 15) == 0);
     }
-    assert_msg(create_seen && conflict_seen && login_seen, m);
+    assert_msg(create_seen && conflict_seen && login_seen && update_conflict_seen, m);
     tmsg_free(m);
     /* Filters */
     m = tauth_call(a, "audit.list", "{record_type: user, record_id: %D}", teacher);
