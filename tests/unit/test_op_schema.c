@@ -138,6 +138,8 @@ static void pack_request(msgpack_sbuffer *sb, const struct op_def *def, const st
         case BAD_LOW:
             if (a->type == OP_T_NUM) {
                 msgpack_pack_double(&pk, a->lo - 1);
+            } else if (a->min == INT64_MIN) {
+                msgpack_pack_double(&pk, -1e300); /* below any int64, and not an integer */
             } else {
                 msgpack_pack_int64(&pk, a->min - 1);
             }
@@ -145,6 +147,8 @@ static void pack_request(msgpack_sbuffer *sb, const struct op_def *def, const st
         case BAD_HIGH:
             if (a->type == OP_T_NUM) {
                 msgpack_pack_double(&pk, a->hi + 1);
+            } else if (a->max == INT64_MAX) {
+                msgpack_pack_uint64(&pk, (uint64_t)INT64_MAX + 1);
             } else {
                 msgpack_pack_int64(&pk, a->max + 1);
             }
