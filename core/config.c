@@ -65,6 +65,36 @@ static bool check_http_url(const struct config *c, const char **name)
     return !c->sms_url || strncmp(c->sms_url, "http://", 7) == 0;
 }
 
+/* A tile URL ends up in the pages' map and, by its scheme and host, in the Content-Security-
+ * Policy header: so no byte that could end a header, a CSP source or a JSON string, a host of
+ * plain name characters (Leaflet's "{s}." subdomain prefix allowed), and {z}, {x} and {y}. */
+static bool check_tile_url(const struct config *c, const char **name)
+{
+    (void)name;
+    const char *u = c->map_tiles;
+    if (!u) {
+        return true;
+    }
+    const char *host = strncmp(u, "https://", 8) == 0 ? u + 8
+                       : strncmp(u, "http://", 7) == 0 ? u + 7 : NULL;
+    if (!host || strlen(u) > 500) {
+        return false;
+    }
+    for (const char *p = u; *p; p++) {
+        if (*p <= ' ' || *p >= 0x7f || strchr("\"'\\;,<>`", *p)) {
+            return false;
+        }
+    }
+    const char *h = strncmp(host, "{s}.", 4) == 0 ? host + 4 : host;
+    size_t host_len = strcspn(h, "/");
+    if (host_len == 0 || h[host_len] != '/' ||
+        strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") <
+            host_len) {
+        return false;
+    }
+    return strstr(h, "{z}") && strstr(h, "{x}") && strstr(h, "{y}");
+}
+
 /* Every variable, in the order they are read: the first bad one is the one reported, and
  * a rule may use the fields above it. */
 static const struct var vars[] = {
@@ -163,6 +193,15 @@ static const struct var vars[] = {
     { .name = "CLASSMENT_POSITION_RETENTION_DAYS", .type = VAR_INT,
       .offset = offsetof(struct config, position_retention_days), .fallback = "30", .min = 1,
       .max = 3650, .meaning = "days stored GPS positions are kept" },
+    { .name = "CLASSMENT_MAP_TILES", .type = VAR_STR, .offset = offsetof(struct config, map_tiles),
+      .check = check_tile_url,
+      .why = "must be an https:// or http:// URL template with {z}, {x} and {y}, e.g. "
+             "https://tile.example.org/{z}/{x}/{y}.png",
+      .meaning = "map tile URL template for the web pages ({s}, {z}, {x}, {y}); its host is "
+                 "allowed in the pages' Content-Security-Policy (unset: no map tiles)" },
+    { .name = "CLASSMENT_MAP_ATTRIBUTION", .type = VAR_STR,
+      .offset = offsetof(struct config, map_attribution),
+      .meaning = "attribution shown under the map, as the tile provider requires" },
 };
 
 static const size_t n_vars = sizeof vars / sizeof vars[0];

@@ -1,4 +1,6 @@
-/* HTTP on the API's port: GET /healthz, GET /metrics and the static pages in web/. */
+/* HTTP on the API's port: GET /healthz, GET /metrics, GET /config.json (what the pages need
+ * from the server's configuration) and the static pages in web/, with the security and caching
+ * headers the pages rely on. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +28,31 @@ size_t http_session_size(void)
     return sizeof(struct http_session);
 }
 
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+/* On every response: no MIME sniffing (a .txt must never run as a script), and no URL of ours
+ * (which may carry a trip or a school) in Referer headers sent to the tile server. */
+static int add_common_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+    return add_header(wsi, "x-content-type-options:", "nosniff", p, end) ||
+           add_header(wsi, "referrer-policy:", "no-referrer", p, end);
+}
+
 /* Sends the headers now and the body from the writable callback. Returns what the lws callback
  * should return. */
 static int respond(struct lws *wsi, struct http_session *h, unsigned status,
                    const char *content_type, const char *body, size_t len)
 {
-    unsigned char hdr[LWS_PRE + 512];
+    unsigned char hdr[LWS_PRE + 1024];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        add_header(wsi, "cache-control:", "no-store", &p, end) ||
+        add_common_headers(wsi, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end)) {
         return -1;
     }
@@ -128,8 +145,9 @@ static const char *mime_type(const char *path)
     } types[] = {
         { ".html", "text/html; charset=utf-8" }, { ".css", "text/css; charset=utf-8" },
         { ".js", "text/javascript; charset=utf-8" }, { ".json", "application/json" },
-        { ".svg", "image/svg+xml" }, { ".png", "image/png" }, { ".ico", "image/x-icon" },
-        { ".txt", "text/plain; charset=utf-8" },
+        { ".mjs", "text/javascript; charset=utf-8" }, { ".svg", "image/svg+xml" },
+        { ".png", "image/png" }, { ".ico", "image/x-icon" }, { ".woff2", "font/woff2" },
+        { ".txt", "text/plain; charset=utf-8" }, { ".webmanifest", "application/manifest+json" },
     };
     const char *dot = strrchr(path, '.');
     for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++) {
@@ -156,6 +174,117 @@ static bool safe_path(const char *uri)
     return true;
 }
 
+/* Appends s to sb as a JSON string, or null. */
+static void json_string(struct strbuf *sb, const char *s)
+{
+    if (!s) {
+        strbuf_append(sb, "null", 4);
+        return;
+    }
+    strbuf_append(sb, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            strbuf_printf(sb, "\\%c", *c);
+        } else if (*c < 0x20) {
+            strbuf_printf(sb, "\\u%04x", *c);
+        } else {
+            strbuf_append(sb, (const char *)c, 1);
+        }
+    }
+    strbuf_append(sb, "\"", 1);
+}
+
+/* GET /config.json: the settings the pages read before they draw a map. */
+static int serve_config(struct lws *wsi, struct http_session *h, struct server *srv)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    strbuf_append(&sb, "{\"tiles\":", 9);
+    json_string(&sb, srv->cfg->map_tiles);
+    strbuf_append(&sb, ",\"attribution\":", 15);
+    json_string(&sb, srv->cfg->map_attribution);
+    strbuf_append(&sb, "}\n", 2);
+    int r = respond(wsi, h, HTTP_STATUS_OK, "application/json", sb.data, sb.len);
+    strbuf_deinit(&sb);
+    return r;
+}
+
+/* The Host header when it is a plain host[:port], for the WebSocket sources of the CSP; NULL
+ * otherwise (the client chose it, so it must not be able to add a source or a directive). */
+static const char *plain_host(struct lws *wsi, char *buf, size_t len)
+{
+    int n = lws_hdr_copy(wsi, buf, (int)len, WSI_TOKEN_HOST);
+    if (n <= 0 ||
+        strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+            (size_t)n) {
+        return NULL;
+    }
+    return buf;
+}
+
+/* The Content-Security-Policy of a page: everything from this origin only, no inline script or
+ * style, plus map tiles from the configured tile server and the API's WebSocket. CSP3 lets
+ * 'self' cover ws: and wss: on the same host, and Chromium and Firefox do; Safari did not for
+ * years, hence the explicit ws:// and wss:// sources. The tile URL was checked at start-up
+ * (core/config.c) to hold no byte that could end a source; Leaflet's {s} subdomain becomes *. */
+static void build_csp(struct lws *wsi, const struct config *cfg, struct strbuf *sb)
+{
+    strbuf_printf(sb, "default-src 'self'; script-src 'self'; style-src 'self'; "
+                      "img-src 'self' data:");
+    if (cfg->map_tiles) {
+        const char *host = strstr(cfg->map_tiles, "://") + 3;
+        bool any_sub = strncmp(host, "{s}.", 4) == 0;
+        const char *name = any_sub ? host + 4 : host;
+        strbuf_printf(sb, " %.*s%s%.*s", (int)(host - cfg->map_tiles), cfg->map_tiles,
+                      any_sub ? "*." : "", (int)strcspn(name, "/"), name);
+    }
+    strbuf_printf(sb, "; connect-src 'self'");
+    char buf[256];
+    const char *ws_host = plain_host(wsi, buf, sizeof buf);
+    if (ws_host) {
+        strbuf_printf(sb, " ws://%s wss://%s", ws_host, ws_host);
+    }
+    strbuf_printf(sb, "; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                      "form-action 'self'");
+}
+
+/* A validator that changes whenever the file is replaced or rewritten. */
+static void make_etag(const struct stat *st, char *out, size_t len)
+{
+    snprintf(out, len, "\"%llx-%llx\"", (unsigned long long)st->st_size,
+             (unsigned long long)st->st_mtim.tv_sec * 1000000000ull +
+                 (unsigned long long)st->st_mtim.tv_nsec);
+}
+
+static bool etag_matches(struct lws *wsi, const char *etag)
+{
+    char inm[512];
+    if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) <= 0) {
+        return false;
+    }
+    return strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL;
+}
+
+/* 304: the headers the full answer would have had (RFC 9110 15.4.5), and no body. */
+static int respond_not_modified(struct lws *wsi, const unsigned char *extra, size_t extra_len)
+{
+    unsigned char hdr[LWS_PRE + 4096];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, HTTP_STATUS_NOT_MODIFIED, NULL, 0, &p, end) ||
+        extra_len > (size_t)(end - p)) {
+        return -1;
+    }
+    memcpy(p, extra, extra_len);
+    p += extra_len;
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) {
+        return -1;
+    }
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Files under /vendor/ sit in directories named by version (tools/web-vendor), so a changed
+ * file has a new URL and browsers may keep them for a year; everything else is revalidated
+ * with its ETag on each use, so a new release shows at once. */
 static int serve_file(struct lws *wsi, struct http_session *h, struct server *srv,
                       const char *uri)
 {
@@ -163,13 +292,54 @@ static int serve_file(struct lws *wsi, struct http_session *h, struct server *sr
         return respond_text(wsi, h, HTTP_STATUS_NOT_FOUND, "not found\n");
     }
     char path[PATH_MAX];
-    const char *name = strcmp(uri, "/") == 0 ? "/index.html" : uri;
-    int n = snprintf(path, sizeof path, "%s%s", srv->cfg->web_root, name);
+    int n = snprintf(path, sizeof path, "%s%s", srv->cfg->web_root, uri);
     struct stat st;
-    if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0) {
         return respond_text(wsi, h, HTTP_STATUS_NOT_FOUND, "not found\n");
     }
-    int r = lws_serve_http_file(wsi, path, mime_type(path), NULL, 0);
+    if (S_ISDIR(st.st_mode)) {
+        /* /parent and /parent/ both serve web/parent/index.html. */
+        const char *index = uri[strlen(uri) - 1] == '/' ? "index.html" : "/index.html";
+        int m = snprintf(path + n, sizeof path - (size_t)n, "%s", index);
+        if (m < 0 || (size_t)m >= sizeof path - (size_t)n || stat(path, &st) != 0) {
+            return respond_text(wsi, h, HTTP_STATUS_NOT_FOUND, "not found\n");
+        }
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return respond_text(wsi, h, HTTP_STATUS_NOT_FOUND, "not found\n");
+    }
+    const char *type = mime_type(path);
+    unsigned char extra[4096];
+    unsigned char *p = extra, *end = extra + sizeof extra;
+    if (add_common_headers(wsi, &p, end)) {
+        return -1;
+    }
+    if (strncmp(type, "text/html", 9) == 0) {
+        struct strbuf csp;
+        strbuf_init(&csp);
+        build_csp(wsi, srv->cfg, &csp);
+        int r = add_header(wsi, "content-security-policy:", csp.data, &p, end);
+        strbuf_deinit(&csp);
+        if (r) {
+            return -1;
+        }
+    }
+    if (strncmp(uri, "/vendor/", 8) == 0) {
+        if (add_header(wsi, "cache-control:", "public, max-age=31536000, immutable", &p, end)) {
+            return -1;
+        }
+    } else {
+        char etag[64];
+        make_etag(&st, etag, sizeof etag);
+        if (add_header(wsi, "cache-control:", "no-cache", &p, end) ||
+            add_header(wsi, "etag:", etag, &p, end)) {
+            return -1;
+        }
+        if (etag_matches(wsi, etag)) {
+            return respond_not_modified(wsi, extra, (size_t)(p - extra));
+        }
+    }
+    int r = lws_serve_http_file(wsi, path, type, (const char *)extra, (int)(p - extra));
     if (r < 0) {
         return -1;
     }
@@ -192,6 +362,9 @@ static int on_request(struct lws *wsi, struct http_session *h, struct server *sr
     }
     if (strcmp(uri, "/metrics") == 0) {
         return serve_metrics(wsi, h, srv);
+    }
+    if (strcmp(uri, "/config.json") == 0) {
+        return serve_config(wsi, h, srv);
     }
     if (strncmp(uri, "/v1/", 4) == 0) {
         return respond_text(wsi, h, HTTP_STATUS_BAD_REQUEST,

@@ -388,6 +388,12 @@ static long dechunk(char *body, size_t len)
 
 int harness_http_get(int port, const char *path, int timeout_ms, int *status, char **body)
 {
+    return harness_http_request(port, path, NULL, timeout_ms, status, NULL, body);
+}
+
+int harness_http_request(int port, const char *path, const char *headers, int timeout_ms,
+                         int *status, char **head, char **body)
+{
     uint64_t deadline = tsys_mono_ms() + (uint64_t)timeout_ms;
     char *buf = NULL;
     int fd = http_connect(port, deadline);
@@ -397,8 +403,9 @@ int harness_http_get(int port, const char *path, int timeout_ms, int *status, ch
     int r = 0;
     char req[2048];
     int req_len = snprintf(req, sizeof req,
-                           "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
-                           path, port);
+                           "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s"
+                           "\r\n",
+                           path, port, headers ? headers : "");
     if (req_len < 0 || (size_t)req_len >= sizeof req) {
         r = -EINVAL;
         goto out;
@@ -463,6 +470,9 @@ int harness_http_get(int port, const char *path, int timeout_ms, int *status, ch
         r = -EPROTO;
         goto out;
     }
+    if (head) {
+        *head = strndup(buf, (size_t)(head_end - buf) + 2);
+    }
     if (body) {
         *head_end = '\0';
         bool chunked = strcasestr(buf, "\r\ntransfer-encoding: chunked") != NULL;
@@ -475,6 +485,10 @@ int harness_http_get(int port, const char *path, int timeout_ms, int *status, ch
         } else if (chunked) {
             long n = dechunk(b, b_len);
             if (n < 0) {
+                if (head) {
+                    free(*head);
+                    *head = NULL;
+                }
                 r = -EPROTO;
                 goto out;
             }

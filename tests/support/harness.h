@@ -62,6 +62,10 @@ long harness_peak_rss_kb(const struct harness *h);
  * *body (NUL-terminated, caller frees; body may be NULL to ignore it), or a negative errno.
  * Understands Content-Length, chunked encoding and read-to-close. */
 int harness_http_get(int port, const char *path, int timeout_ms, int *status, char **body);
+/* The same with headers ("Name: value\r\n" lines, or NULL) added to the request; *head, when
+ * head is not NULL, gets the status line and headers, each line ending in \r\n (caller frees). */
+int harness_http_request(int port, const char *path, const char *headers, int timeout_ms,
+                         int *status, char **head, char **body);
 
 /* Raises this process's open-file limit to at least n (children inherit it). Returns 0 or a
  * negative errno. */

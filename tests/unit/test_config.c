@@ -514,6 +514,77 @@ static void test_sms_url_must_be_http(void **state)
     }
 }
 
+/* --- The web pages' map: CLASSMENT_MAP_TILES and CLASSMENT_MAP_ATTRIBUTION --- */
+
+static void test_map_tiles_and_attribution_are_unset_by_default(void **state)
+{
+    (void)state;
+    static const char *const env[] = { NULL };
+    struct config c;
+    assert_int_equal(load(&c, env), 0);
+    assert_null(c.map_tiles);
+    assert_null(c.map_attribution);
+    config_deinit(&c);
+}
+
+static void test_map_tiles_accepts_http_and_https_templates(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "https://{s}.tile.example.org/{z}/{x}/{y}.png",
+        "http://127.0.0.1:8081/tiles/{z}/{x}/{y}.png?key=abc&style=1",
+        "https://tiles.example.org/{z}/{y}/{x}@2x.png",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const char *const env[] = { "CLASSMENT_MAP_TILES", good[i], "CLASSMENT_MAP_ATTRIBUTION",
+                                    "© OpenStreetMap contributors", NULL };
+        struct config c;
+        if (load(&c, env) != 0) {
+            fail_msg("CLASSMENT_MAP_TILES=%s refused: %s", good[i], err);
+        }
+        assert_string_equal(c.map_tiles, good[i]);
+        assert_string_equal(c.map_attribution, "© OpenStreetMap contributors");
+        config_deinit(&c);
+    }
+}
+
+/* Each of these could either break the pages' map or smuggle a source, a directive or a header
+ * into the Content-Security-Policy built from the tile host. */
+static void test_map_tiles_refuses_other_schemes_missing_placeholders_and_odd_bytes(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "ftp://tile.example.org/{z}/{x}/{y}.png",
+        "tile.example.org/{z}/{x}/{y}.png",
+        "//tile.example.org/{z}/{x}/{y}.png",
+        "HTTPS://tile.example.org/{z}/{x}/{y}.png",
+        "javascript:alert(1)//{z}/{x}/{y}",
+        "https://tile.example.org/{z}/{x}.png",
+        "https://tile.example.org/{x}/{y}.png",
+        "https://tile.example.org",
+        "https:///{z}/{x}/{y}.png",
+        "https://tile.example.org {z}/{x}/{y}.png",
+        "https://tile.example.org/{z}/{x}/{y}.png; script-src *",
+        "https://tile.example.org/{z}/{x}/{y}.png,x",
+        "https://tile.example.org/{z}/{x}/{y}.png\r\nSet-Cookie: a=b",
+        "https://tile.example.org/{z}/{x}/{y}\".png",
+        "https://tile.example.org/{z}/{x}/{y}'.png",
+        "https://*.example.org/{z}/{x}/{y}.png",
+        "https://tilé.example.org/{z}/{x}/{y}.png",
+        "https://a@tile.example.org/{z}/{x}/{y}.png",
+        "https://tile.{s}.example.org/{z}/{x}/{y}.png",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *const env[] = { "CLASSMENT_MAP_TILES", bad[i], NULL };
+        expect_refused(env, "CLASSMENT_MAP_TILES");
+    }
+    char long_url[600];
+    snprintf(long_url, sizeof long_url, "https://t.example.org/{z}/{x}/{y}/%0500d.png", 0);
+    const char *const env[] = { "CLASSMENT_MAP_TILES", long_url, NULL };
+    expect_refused(env, "CLASSMENT_MAP_TILES");
+}
+
 /* --- Retention and live tracking (the tracking section tracking/ reads) --- */
 
 static void test_tracking_section_and_retention_get_their_defaults(void **state)
@@ -604,6 +675,11 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
         "are refused (0-60000) (default: 500)\n",
         "  CLASSMENT_POSITION_RETENTION_DAYS\n      days stored GPS positions are kept "
         "(1-3650) (default: 30)\n",
+        "  CLASSMENT_MAP_TILES\n      map tile URL template for the web pages ({s}, {z}, {x}, "
+        "{y}); its host is allowed in the pages' Content-Security-Policy (unset: no map tiles) "
+        "(default: (unset))\n",
+        "  CLASSMENT_MAP_ATTRIBUTION\n      attribution shown under the map, as the tile "
+        "provider requires (default: (unset))\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         if (!strstr(text, lines[i])) {
@@ -614,7 +690,7 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
     for (const char *p = text; (p = strstr(p, "\n  CLASSMENT_")); p++) {
         vars++;
     }
-    assert_int_equal(vars, 30);
+    assert_int_equal(vars, 32);
     free(text);
 }
 
@@ -696,6 +772,9 @@ int main(void)
         cmocka_unit_test(test_default_cc_refuses_long_signed_zero_led_or_non_digits),
         cmocka_unit_test(test_session_lifetimes_and_check_interval_ranges),
         cmocka_unit_test(test_sms_url_must_be_http),
+        cmocka_unit_test(test_map_tiles_and_attribution_are_unset_by_default),
+        cmocka_unit_test(test_map_tiles_accepts_http_and_https_templates),
+        cmocka_unit_test(test_map_tiles_refuses_other_schemes_missing_placeholders_and_odd_bytes),
         cmocka_unit_test(test_tracking_section_and_retention_get_their_defaults),
         cmocka_unit_test(test_tracking_and_retention_ranges),
         cmocka_unit_test(test_range_refusal_states_the_range),
