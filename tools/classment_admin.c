@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -36,6 +37,14 @@ enum {
 #define NAME_MAX_CHARS 200
 #define AUDIT_DEFAULT_LIMIT 100
 #define AUDIT_MAX_LIMIT 10000
+
+#ifndef CLASSMENT_SRC_ROOT
+#define CLASSMENT_SRC_ROOT "."
+#endif
+/* Where the servers this tool usually sits beside keep their master key: `tools/classment run`
+ * in the checkout it was built from, and the systemd unit (tools/classmentd.service.in). */
+#define RUN_KEY_FILE CLASSMENT_SRC_ROOT "/.run/master.key"
+#define UNIT_KEY_FILE "/etc/classment/master.key"
 
 /* Timestamps leave as ISO 8601 in UTC with microseconds, whatever the session's DateStyle, so
  * an audit row's `at` can be passed back as --since unchanged. */
@@ -190,11 +199,26 @@ static int check_name(const char *s, const char *what)
 
 /* ---- keys ---- */
 
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 static int keys_path(const char **path)
 {
     *path = env_or("CLASSMENT_KEY_FILE", NULL);
+    /* A new key would not open what a running server has sealed, so point at its key first. */
+    if (!*path && file_exists(RUN_KEY_FILE)) {
+        return fail("CLASSMENT_KEY_FILE is not set; the server of 'tools/classment run' uses "
+                    "%s: run this command as 'tools/classment admin ...'", RUN_KEY_FILE);
+    }
+    if (!*path && file_exists(UNIT_KEY_FILE)) {
+        return fail("CLASSMENT_KEY_FILE is not set; the installed server uses %s: set "
+                    "CLASSMENT_KEY_FILE=%s", UNIT_KEY_FILE, UNIT_KEY_FILE);
+    }
     if (!*path) {
-        return fail("CLASSMENT_KEY_FILE is not set (create a key file with "
+        return fail("CLASSMENT_KEY_FILE is not set (no server key file found; create one with "
                     "classment-admin keys init)");
     }
     if (crypto_init() != 0) {
@@ -236,7 +260,10 @@ static PGconn *db_connect(void)
                                    NULL };
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     if (PQstatus(pg) != CONNECTION_OK) {
-        fail("cannot connect to the database: %s", PQerrorMessage(pg));
+        bool dev_run = !env_or("CLASSMENT_DB", NULL) && file_exists(RUN_KEY_FILE);
+        fail("cannot connect to the database: %s%s", PQerrorMessage(pg),
+             dev_run ? " (for the database of 'tools/classment run', run this command as "
+                       "'tools/classment admin ...')" : "");
         PQfinish(pg);
         return NULL;
     }

@@ -4,7 +4,7 @@
  * trip.pos once a second, pausing at each stop; at the end it ends the trip and, with
  * --loop, starts again after a break.
  *
- *   classment-sim --url ws://127.0.0.1:8080/v1/ws --token TOKEN --route ROUTE [--loop]
+ *   CLASSMENT_SIM_TOKEN=TOKEN classment-sim --url ws://HOST:PORT/v1/ws --route ROUTE [--loop]
  *   classment-sim --url … --fixture FILE [--seconds S]   (every driver of a load fixture)
  *
  * Route stops are read from the database (CLASSMENT_DB) before driving starts. */
@@ -410,8 +410,12 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--url") == 0 && v) {
             url = v, i++;
-        } else if (strcmp(a, "--token") == 0 && v) {
-            token = v, i++;
+        } else if (strcmp(a, "--token") == 0) {
+            /* A command line is readable by every user on the machine (ps, /proc/PID/cmdline);
+             * the environment only by the same user. */
+            fprintf(stderr, "classment-sim: pass the session token in CLASSMENT_SIM_TOKEN, not "
+                            "on the command line\n");
+            return 2;
         } else if (strcmp(a, "--route") == 0 && v) {
             route = atoll(v), i++;
         } else if (strcmp(a, "--fixture") == 0 && v) {
@@ -422,16 +426,22 @@ int main(int argc, char **argv)
             sim.loop_routes = true;
         } else {
             fprintf(stderr, "usage: classment-sim --url ws://HOST:PORT/v1/ws "
-                            "(--token T --route R [--loop] | --fixture FILE) [--seconds S]\n");
+                            "(--route R [--loop] | --fixture FILE) [--seconds S]\n"
+                            "  with --route, the driver's session token is read from "
+                            "CLASSMENT_SIM_TOKEN\n");
             return 2;
         }
+    }
+    const char *env_token = getenv("CLASSMENT_SIM_TOKEN");
+    if (env_token && *env_token) {
+        token = env_token;
     }
     int port = 0;
     char host[64] = "127.0.0.1";
     if (!url || sscanf(url, "ws://%63[^:]:%d/", host, &port) != 2 || (!fixture && (!token ||
                                                                                  route <= 0))) {
         fprintf(stderr, "classment-sim: give --url ws://HOST:PORT/v1/ws and a driver "
-                        "(--token and --route) or --fixture\n");
+                        "(--route with CLASSMENT_SIM_TOKEN set) or --fixture\n");
         return 2;
     }
     if (fixture) {
