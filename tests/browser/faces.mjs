@@ -1,0 +1,339 @@
+// faces.mjs: the parent and driver pages in headless Chromium against a live classmentd set up
+// by tests/browser/run.sh (which passes a JSON file: base URL, SMS outbox, the demo route and
+// its stops, the phones of its driver, parent and the school's admin, the parent's child's
+// stop, the screenshot folder). A driver with an emulated GPS drives the demo route while the
+// demo parent watches it and a parent of another route watches nothing; both lose the network
+// for a while and carry on. Prints one line per check and exits non-zero when any failed.
+import fs from "node:fs";
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const BASE = cfg.base;
+const WS_BASE = BASE.replace(/^http/, "ws");
+// As root on a closed network: no sandbox, and nothing Chromium would fetch on its own.
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true,
+  hasTouch: true, locale: "en-US" };
+const OTHER_PHONE = "+919000000099";
+// Metres per second of the emulated bus: well under the server's 50 m/s limit, fast enough to
+// keep the whole run short.
+const SPEED = 30;
+const TICK_MS = 200;
+const OFFLINE_MS = 4000;
+const WAIT_MS = 15000;
+const DEADLINE_MS = 150000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const t0 = Date.now();
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail = "") {
+  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(5);
+  if (ok) {
+    passed++;
+    console.log(`ok   ${s}s ${name}${detail ? `: ${detail}` : ""}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${s}s ${name}${detail ? `: ${detail}` : ""}`);
+  }
+  return ok;
+}
+
+// Polls fn until it returns something truthy; null after ms.
+async function until(fn, ms = WAIT_MS, step = 100) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) return null;
+    await sleep(step);
+  }
+}
+
+// ---- SMS codes from the outbox ------------------------------------------------------------
+
+function outbox() {
+  return fs.readFileSync(cfg.outbox, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+async function codeFor(phone, after) {
+  const j = await until(() => outbox().slice(after).reverse().find((x) => x.to === phone), 5000);
+  if (!j || !j.code) throw new Error(`no SMS code for ${phone} in the outbox`);
+  return j.code;
+}
+
+async function login(page, path, phone) {
+  await page.goto(BASE + path);
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#phone", phone);
+  const n = outbox().length;
+  await page.click("#send-code");
+  await page.waitForSelector("#code-form:not([hidden])");
+  await page.fill("#code", await codeFor(phone, n));
+  await page.click("#verify");
+}
+
+// ---- geometry: a point `d` metres along the line through the stops --------------------------
+
+const rad = (x) => (x * Math.PI) / 180;
+function metres(a, b) {
+  const k = Math.cos(rad((a.lat + b.lat) / 2));
+  return Math.hypot(rad(b.lat - a.lat) * 6371008.8, rad(b.lon - a.lon) * 6371008.8 * k);
+}
+function along(stops, d) {
+  for (let i = 0; i + 1 < stops.length; i++) {
+    const len = metres(stops[i], stops[i + 1]);
+    if (d <= len) {
+      const f = d / len;
+      return { latitude: stops[i].lat + f * (stops[i + 1].lat - stops[i].lat),
+               longitude: stops[i].lon + f * (stops[i + 1].lon - stops[i].lon), accuracy: 8 };
+    }
+    d -= len;
+  }
+  const last = stops[stops.length - 1];
+  return { latitude: last.lat, longitude: last.lon, accuracy: 8 };
+}
+
+// ---- what leaves the origin ---------------------------------------------------------------
+
+const foreign = [];
+const pageErrors = [];
+let sockets = 0;
+function allowed(url) {
+  return url.startsWith(`${BASE}/`) || url === BASE || url.startsWith("data:");
+}
+function watch(ctx, page, who) {
+  ctx.on("request", (r) => { if (!allowed(r.url())) foreign.push(`${who}: ${r.url()}`); });
+  page.on("websocket", (ws) => {
+    sockets++;
+    if (!ws.url().startsWith(`${WS_BASE}/`)) foreign.push(`${who}: websocket ${ws.url()}`);
+  });
+  page.on("pageerror", (e) => pageErrors.push(`${who}: ${e.message}`));
+}
+
+async function newFace(browser, who, extra = {}) {
+  const ctx = await browser.newContext({ ...PHONE, ...extra });
+  ctx.setDefaultTimeout(WAIT_MS);
+  const page = await ctx.newPage();
+  watch(ctx, page, who);
+  return { ctx, page };
+}
+
+// ---- the school's admin adds a second route with one parent (set-up, through the API) ------
+
+async function setUpOtherRoute(browser) {
+  const { ctx, page } = await newFace(browser, "admin");
+  const html = await (await fetch(`${BASE}/parent`)).text();
+  const msgpack = html.match(/src="(\/vendor\/[^"]*msgpack[^"]*\.js)"/);
+  if (!msgpack) throw new Error("/parent names no msgpack script");
+  await page.goto(`${BASE}/index.html`);
+  await page.addScriptTag({ url: msgpack[1] });
+  const n = outbox().length;
+  await page.evaluate(async (phone) => {
+    const { Classment } = await import("/common/classment.js");
+    window.cm = new Classment({ app: "browser-test", tokenKey: "browser-test.admin" });
+    window.cm.start();
+    await window.cm.requestCode(phone);
+  }, cfg.adminPhone);
+  const code = await codeFor(cfg.adminPhone, n);
+  const call = async (op, args) => {
+    const r = await page.evaluate(([op, args]) => window.cm.call(op, args)
+      .catch((e) => ({ failed: `${e.code}: ${e.message} ${e.field || ""}` })), [op, args]);
+    if (r && r.failed) throw new Error(`${op}: ${r.failed}`);
+    return r;
+  };
+  await page.evaluate(([p, c]) => window.cm.verify(p, c), [cfg.adminPhone, code]);
+  const route = await call("route.create", { name: "Evening run", stops: [
+    { name: "Far stop A", lat: 13.0500, lon: 77.6500 }, { name: "Far stop B", lat: 13.0540, lon: 77.6540 }] });
+  const user = await call("user.create", { role: "parent", name: "Other parent", phone: OTHER_PHONE });
+  const student = await call("student.create", { name: "Other child", admission_no: "BT-OTHER-1" });
+  await call("guardian.link", { student: student.id, user: user.id, relationship: "mother" });
+  await call("route.assign", { route: route.id, student: student.id, stop: route.stops[0].id });
+  await ctx.close();
+}
+
+// ---- the run ------------------------------------------------------------------------------
+
+async function main() {
+  for (const path of ["/parent", "/driver"]) {
+    const r = await fetch(BASE + path);
+    const csp = r.headers.get("content-security-policy") || "";
+    // Without a tile server the policy names no host but the server's own.
+    const hosts = (csp.match(/\b(?:https?|wss?):\/\/[^\s;]+/g) || []).filter((h) => !h.endsWith(`://${new URL(BASE).host}`));
+    check(`Content-Security-Policy on ${path}`, r.ok && /default-src 'self'/.test(csp) && !hosts.length,
+          `${r.status} ${csp || "no header"}`);
+  }
+
+  // launch() gives every run a fresh, empty profile (user-data dir) of its own.
+  const browser = await chromium.launch({
+    executablePath: process.env.CLASSMENT_CHROMIUM || "/usr/bin/chromium", args: ARGS });
+  try {
+    await setUpOtherRoute(browser);
+    check("admin set up a second route with its own parent", true);
+
+    const stops = cfg.stops;
+    const childIdx = stops.findIndex((s) => s.id === cfg.childStop);
+    if (childIdx < 1) throw new Error(`the child's stop ${cfg.childStop} is not past the first stop`);
+    const childStop = stops[childIdx];
+    let target = 0;
+    for (let i = 0; i < childIdx; i++) target += metres(stops[i], stops[i + 1]);
+
+    // The demo parent and the other route's parent log in before the trip starts.
+    const P = await newFace(browser, "parent");
+    await login(P.page, "/parent", cfg.parentPhone);
+    await P.page.waitForSelector("#app:not([hidden])");
+    check("parent logged in by SMS code", true);
+    const O = await newFace(browser, "other parent");
+    await login(O.page, "/parent", OTHER_PHONE);
+    await O.page.waitForSelector("#app:not([hidden])");
+    // Every event that reaches the other parent's socket: none may be about a trip. Event names
+    // are plain bytes inside the msgpack frames.
+    const oEvents = [];
+    O.page.on("websocket", (ws) => ws.on("framereceived", (f) => {
+      const m = Buffer.from(f.payload).toString("latin1").match(/trip\.(?:pos|started|ended|stop\.\w+)/);
+      if (m) oEvents.push(m[0]);
+    }));
+    await O.page.reload();
+    await O.page.waitForSelector("#app:not([hidden])");
+    const noTrips = await until(async () => {
+      const m = await O.page.locator("#trips-msg").innerText();
+      return m && !/Loading/i.test(m) ? m : null;
+    }, 5000);
+    check("other route's parent logged in, no trip", !!noTrips, noTrips || "no message");
+
+    // The driver, standing at the first stop.
+    const D = await newFace(browser, "driver", { geolocation: along(stops, 0) });
+    const cdp = await D.ctx.newCDPSession(D.page);
+    const { targetInfo } = await cdp.send("Target.getTargetInfo");
+    // Playwright's own grant would deny the wake lock: grant both through CDP.
+    await cdp.send("Browser.grantPermissions", { permissions: ["geolocation", "wakeLockScreen"],
+      origin: BASE, browserContextId: targetInfo.browserContextId });
+    await login(D.page, "/driver", cfg.driverPhone);
+    await D.page.waitForSelector("#pick:not([hidden])");
+    await D.page.fill("#route", String(cfg.route));
+    await D.page.click("#start");
+    await D.page.waitForSelector("#trip:not([hidden])");
+    check("driver logged in by SMS code and started the trip", true,
+          await D.page.locator("#trip-route").innerText());
+
+    const entry = P.page.locator("#trips [data-trip]");
+    const appeared = await until(async () => (await entry.count()) === 1, 10000);
+    check("parent sees the trip appear", !!appeared,
+          appeared ? (await entry.locator("h3").innerText()).replace(/\s+/g, " ") : "no [data-trip] entry");
+    if (!appeared) throw new Error("no trip on the parent's page: cannot go on");
+
+    // The bus moves along the route to the child's stop in the background.
+    const mover = { d: 0, stop: false };
+    const moving = (async () => {
+      while (!mover.stop) {
+        mover.d = Math.min(target, mover.d + (SPEED * TICK_MS) / 1000);
+        await D.ctx.setGeolocation(along(stops, mover.d));
+        await sleep(TICK_MS);
+      }
+    })();
+
+    const bus = P.page.locator(".leaflet-marker-pane .bus-icon");
+    const busAt = async () => ((await bus.count()) ? bus.first().evaluate((e) => e.style.transform) : null);
+    const first = await until(busAt, 10000);
+    check("parent sees the bus marker", !!first, first || "no marker");
+    const moved = first && await until(async () => { const b = await busAt(); return b && b !== first ? b : null; }, 8000);
+    check("the bus marker moves", !!moved, `${first} -> ${moved}`);
+    const state = await entry.locator(".trip-state").innerText();
+    check("trip state shown", /On the way|Arriving soon/.test(state), state);
+    const etaText = await until(async () => {
+      const e = await entry.locator(".eta").innerText();
+      return /Arriv/.test(e) && !/choose your stop|waiting/.test(e) ? e : null;
+    }, 8000);
+    check("ETA to the child's stop shown", !!etaText, etaText || await entry.locator(".eta").innerText());
+    const ageText = await entry.locator(".age").innerText();
+    check("position age shown", /Position \d+ s old/.test(ageText), ageText);
+    const accepted = async () => Number(await D.page.locator("#accepted").innerText()) || 0;
+    const acceptedBefore = await until(async () => { const a = await accepted(); return a > 0 ? a : null; }, 5000);
+    check("driver's positions accepted", !!acceptedBefore, `${acceptedBefore}`);
+
+    // The network drops on both phones, then comes back.
+    await P.ctx.setOffline(true);
+    await D.ctx.setOffline(true);
+    const ageOf = async () => Number(((await entry.locator(".age").innerText()).match(/(\d+) s/) || [])[1]);
+    await sleep(1000);
+    const age1 = await ageOf();
+    const busOffline = await busAt();
+    await sleep(OFFLINE_MS - 1000);
+    const age2 = await ageOf();
+    check("position age ticks while offline", age2 > age1, `${age1} s -> ${age2} s`);
+    // The pages mark the state with classes: parent #conn.offline; driver #conn.offline and
+    // #sending.bad (not sending).
+    const conn = async () => {
+      const p = P.page.locator("#conn");
+      const d = D.page.locator("#conn");
+      const sending = D.page.locator("#sending");
+      return { parent: await p.getAttribute("class"), driver: await d.getAttribute("class"),
+        sending: await sending.getAttribute("class"),
+        text: `parent "${await p.innerText()}", driver "${await d.innerText()}" / "${await sending.innerText()}"` };
+    };
+    const off = await conn();
+    check("both pages say they are offline", /\boffline\b/.test(off.parent) &&
+          /\boffline\b/.test(off.driver) && /\bbad\b/.test(off.sending), off.text);
+    const acceptedOffline = await accepted();
+    await P.ctx.setOffline(false);
+    await D.ctx.setOffline(false);
+    const resumed = await until(async () => { const b = await busAt(); return b && b !== busOffline ? b : null; }, 12000);
+    check("parent sees new positions after the network is back", !!resumed, `${busOffline} -> ${resumed}`);
+    const grown = await until(async () => { const a = await accepted(); return a > acceptedOffline ? a : null; }, 12000);
+    check("driver's accepted count grows after the network is back", !!grown, `${acceptedOffline} -> ${grown}`);
+    const ageBack = await ageOf();
+    check("position age fresh again", resumed && ageBack <= 3, `${ageBack} s`);
+    let on = null;
+    const connOn = await until(async () => {
+      on = await conn();
+      return /\bonline\b/.test(on.parent) && !/\boffline\b/.test(on.driver) && !/\bbad\b/.test(on.sending);
+    }, 5000);
+    check("both pages say they are connected again", !!connOn, on.text);
+
+    // On to the child's stop: the arrived notice.
+    const arrivedText = `has arrived at ${childStop.name}`;
+    const arrived = await until(async () => (await P.page.locator("#notices").innerText()).includes(arrivedText), 30000);
+    check(`parent told the bus arrived at ${childStop.name}`, !!arrived,
+          arrived ? "" : `notices: ${(await P.page.locator("#notices").innerText()).replace(/\n/g, " | ")}`);
+    const stateArrived = await entry.locator(".trip-state").innerText();
+    check("trip state says arrived", /Arrived/.test(stateArrived), stateArrived);
+    mover.stop = true;
+    await moving;
+
+    const oTrips = await O.page.locator("#trips [data-trip]").count();
+    const oBus = await O.page.locator(".bus-icon").count();
+    const oMsg = await O.page.locator("#trips-msg").innerText();
+    check("other route's parent sees no trip and no bus", oTrips === 0 && oBus === 0 && oEvents.length === 0,
+          `${oTrips} trips, ${oBus} buses, ${oEvents.length} trip events, "${oMsg}"`);
+
+    fs.mkdirSync(cfg.shots, { recursive: true });
+    await P.page.screenshot({ path: `${cfg.shots}/parent.png` });
+    await D.page.screenshot({ path: `${cfg.shots}/driver.png` });
+    check("screenshots written", true, `${cfg.shots}/parent.png, driver.png`);
+
+    // The driver ends the trip; the parent sees it end.
+    await D.page.click("#end");
+    await D.page.click("#end-yes");
+    await D.page.waitForSelector("#pick:not([hidden])");
+    const ended = await until(async () => /ended/i.test(await entry.locator(".trip-state").innerText()), 8000);
+    check("parent sees the trip end", !!ended, await entry.locator(".trip-state").innerText());
+
+    check("no request left the server's origin", foreign.length === 0 && sockets >= 3,
+          foreign.length ? foreign.slice(0, 5).join("; ") : `${sockets} websockets, all to ${WS_BASE}`);
+    check("no uncaught error on the pages", pageErrors.length === 0, pageErrors.slice(0, 3).join("; "));
+  } finally {
+    await browser.close();
+  }
+}
+
+const deadline = setTimeout(() => {
+  check("finished in time", false, `still running after ${DEADLINE_MS / 1000} s`);
+  process.exit(1);
+}, DEADLINE_MS);
+main().catch((e) => check("run", false, e.stack || String(e))).finally(() => {
+  clearTimeout(deadline);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+});
