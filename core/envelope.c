@@ -337,11 +337,11 @@ struct msgbuf *envelope_failure_retry(uint64_t id, const char *message, double r
 }
 
 struct msgbuf *envelope_error_event(const char *op, size_t op_len, enum op_err code,
-                                    const char *message)
+                                    const char *message, const char *field)
 {
     struct envelope_writer w;
     envelope_begin_event(&w, "error");
-    msgpack_pack_map(&w.pk, op ? 3 : 2);
+    msgpack_pack_map(&w.pk, 2 + (op != NULL) + (field != NULL));
     if (op) {
         envelope_pack_key(&w.pk, "op");
         msgpack_pack_str(&w.pk, op_len);
@@ -351,5 +351,10 @@ struct msgbuf *envelope_error_event(const char *op, size_t op_len, enum op_err c
     envelope_pack_str(&w.pk, op_err_code(code));
     envelope_pack_key(&w.pk, "message");
     envelope_pack_str(&w.pk, message ? message : op_err_code(code));
+    /* The same field a failure reply would name: clients map it without reading the text. */
+    if (field) {
+        envelope_pack_key(&w.pk, "field");
+        envelope_pack_str(&w.pk, field);
+    }
     return envelope_finish(&w);
 }

@@ -79,9 +79,9 @@ struct msgbuf *envelope_failure(uint64_t id, enum op_err code, const char *messa
                                 const char *field);
 /* The same with error.retry_after_s (seconds, rounded up) for rate_limited. */
 struct msgbuf *envelope_failure_retry(uint64_t id, const char *message, double retry_after_s);
-/* {ev:"error", data:{op?, code, message}}; op may be NULL. */
+/* {ev:"error", data:{op?, code, message, field?}}; op and field may be NULL. */
 struct msgbuf *envelope_error_event(const char *op, size_t op_len, enum op_err code,
-                                    const char *message);
+                                    const char *message, const char *field);
 
 /* Packs a NUL-terminated string. */
 void envelope_pack_str(msgpack_packer *pk, const char *s);

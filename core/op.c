@@ -163,7 +163,8 @@ void op_fail(struct op_ctx *op, enum op_err code, const char *message, const cha
         if (op->env && op->env->metrics) {
             op->env->metrics->error_events++;
         }
-        deliver(op, envelope_error_event(op->op_name, strlen(op->op_name), code, message));
+        deliver(op, envelope_error_event(op->op_name, strlen(op->op_name), code, message,
+                                             field));
     } else if (op->env && op->env->metrics) {
         op->env->metrics->error_events_dropped++;
     }

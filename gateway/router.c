@@ -180,7 +180,7 @@ static void refuse(const struct op_env *env, struct peer *p, const struct envelo
     }
     if (peer_take_error_budget(p, op_now_ms())) {
         env->metrics->error_events++;
-        struct msgbuf *ev = envelope_error_event(req->op, req->op_len, code, message);
+        struct msgbuf *ev = envelope_error_event(req->op, req->op_len, code, message, field);
         peer_send(p, ev);
         msgbuf_unref(ev);
     } else {

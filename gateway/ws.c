@@ -172,7 +172,7 @@ static void refuse_frame(struct ws_session *s, enum op_err code, const char *mes
     struct metrics *m = s->srv->env->metrics;
     if (peer_take_error_budget(s->peer, op_now_ms())) {
         m->error_events++;
-        struct msgbuf *ev = envelope_error_event(NULL, 0, code, message);
+        struct msgbuf *ev = envelope_error_event(NULL, 0, code, message, NULL);
         peer_send(s->peer, ev);
         msgbuf_unref(ev);
     } else {

@@ -339,8 +339,16 @@ static int op_trip_unsubscribe(struct op_ctx *op)
 
 /* --- trip.mine --- */
 
-/* A parent's children on the trip, from "id:name" pairs joined by newlines (names may hold
- * commas; the query turns their newlines into spaces): [{id, name}]. */
+/* A nested map from an op_field list: the stop of a child in trip.mine. */
+static void pack_field_map(msgpack_packer *pk, const void *arg)
+{
+    op_pack_fields(pk, arg);
+}
+
+/* A parent's children on the trip, from records joined by newlines (the query turns newlines
+ * in names into spaces): "id:stop_id:stop_name_bytes:" then the stop's name and the child's
+ * name, back to back. The stop's name is length-prefixed because names may hold colons;
+ * stop_id is empty for a child assigned without a stop. [{id, name, stop: {id, name} | nil}] */
 static void pack_students(struct op_ctx *op, msgpack_packer *pk, const PGresult *res, int row,
                           int col)
 {
@@ -355,12 +363,26 @@ static void pack_students(struct op_ctx *op, msgpack_packer *pk, const PGresult 
         if (!end) {
             end = s + strlen(s);
         }
-        const char *colon = memchr(s, ':', (size_t)(end - s));
-        const char *name = colon ? colon + 1 : end;
+        char *p;
+        int64_t id = strtoll(s, &p, 10);
+        int64_t stop_id = *p == ':' ? strtoll(p + 1, &p, 10) : 0;
+        size_t stop_len = *p == ':' ? strtoull(p + 1, &p, 10) : 0;
+        const char *stop_name = *p == ':' ? p + 1 : end;
+        if (stop_len > (size_t)(end - stop_name)) {
+            stop_len = (size_t)(end - stop_name);
+        }
+        const char *name = stop_name + stop_len;
+        struct op_field stop[] = {
+            op_f_i64("id", stop_id),
+            op_f_str("name", arena_strndup(&op->arena, stop_name, stop_len)),
+            { 0 },
+        };
         op_pack_fields(pk, (struct op_field[]){
-                               op_f_i64("id", strtoll(s, NULL, 10)),
+                               op_f_i64("id", id),
                                op_f_str("name", arena_strndup(&op->arena, name,
                                                               (size_t)(end - name))),
+                               stop_id > 0 ? op_f_fn("stop", pack_field_map, stop)
+                                           : op_f_nil("stop"),
                                { 0 } });
         s = *end ? end + 1 : end;
     }
@@ -396,12 +418,15 @@ static int op_trip_mine(struct op_ctx *op)
     case ROLE_PARENT:
         return op_sql(op, &(struct op_sql){
             .sql = "SELECT t.id, r.id, r.name, t.status,"
-                   "  string_agg(s.id || ':' || replace(s.name, E'\\n', ' '), E'\\n'"
-                   "   ORDER BY s.id)"
+                   "  string_agg(s.id || ':' || coalesce(st.id::text, '') || ':'"
+                   "   || octet_length(coalesce(st.name, '')) || ':'"
+                   "   || replace(coalesce(st.name, ''), E'\\n', ' ')"
+                   "   || replace(s.name, E'\\n', ' '), E'\\n' ORDER BY s.id)"
                    " FROM trips t JOIN routes r ON r.id = t.route_id"
                    " JOIN route_assignments a ON a.route_id = t.route_id"
                    " JOIN guardians g ON g.student_id = a.student_id AND g.user_id = $2"
                    " JOIN students s ON s.id = a.student_id AND s.active"
+                   " LEFT JOIN route_stops st ON st.id = a.stop_id"
                    " WHERE t.school_id = $1 AND t.status = 'active'"
                    " GROUP BY t.id, r.id ORDER BY t.id",
             .reply_rows = parent_mine_cols });

@@ -478,12 +478,14 @@ static struct tmsg *pos_call_raw(struct ttrack_client *c, const char *args_fmt, 
         tmsg_free(pr_m_);                                                                   \
     } while (0)
 
-/* The next error event c receives is about trip.pos with code. */
-static void expect_error_event(struct ttrack_client *c, const char *code)
+/* The next error event c receives is about trip.pos with code, naming field (NULL: none),
+ * as the failure reply with an id would. */
+static void expect_error_event(struct ttrack_client *c, const char *code, const char *field)
 {
     struct tmsg *m = ttrack_event(c, "error", EVENT_MS);
     assert_msg(tmsg_is_error_event(m, code) && tmsg_str_is(m, "data.op", "trip.pos") &&
-               tmsg_has(m, "data.message"), m);
+               tmsg_has(m, "data.message") &&
+               (field ? tmsg_str_is(m, "data.field", field) : !tmsg_has(m, "data.field")), m);
     tmsg_free(m);
 }
 
@@ -519,8 +521,11 @@ static void test_refused_positions_are_neither_forwarded_nor_stored(void **state
                      ts0 + 1000);
     assert_msg(tauth_is_err(m, "bad_request", "hdg"), m);
     tmsg_free(m);
+    /* Without an id the refusal is an error event naming the same field. */
     assert_int_equal(ttrack_pos(d, trip, 91.0, lon, ts0 + 1000), 0);
-    expect_error_event(d, "bad_request");
+    expect_error_event(d, "bad_request", "lat");
+    assert_int_equal(ttrack_pos(d, trip, lat, lon, now_ms() + 120000), 0);
+    expect_error_event(d, "bad_request", "ts");
     /* future and too_old */
     POS_REFUSED("bad_request", "ts", d, trip, lat, lon, now_ms() + 120000);
     POS_REFUSED("bad_request", "ts", d, trip, lat, lon, now_ms() - 200000);
@@ -549,7 +554,7 @@ static void test_refused_positions_are_neither_forwarded_nor_stored(void **state
     assert_msg(ttrack_num(m, "error.retry_after_s", &retry) && retry > 0 && retry <= 1, m);
     tmsg_free(m);
     assert_int_equal(ttrack_pos(d, trip, lat + 0.0002, lon, ts0 + 2000), 0);
-    expect_error_event(d, "rate_limited");
+    expect_error_event(d, "rate_limited", NULL);
 
     /* The subscriber saw the two accepted positions and nothing else. */
     expect_pos(p, trip, lat, lon, ts0);
@@ -580,7 +585,7 @@ static void test_refused_positions_are_neither_forwarded_nor_stored(void **state
         const char *reason;
         long long n;
     } counts[] = {
-        { "range", 6 }, { "future", 1 }, { "too_old", 1 }, { "order", 2 }, { "speed", 1 },
+        { "range", 6 }, { "future", 2 }, { "too_old", 1 }, { "order", 2 }, { "speed", 1 },
         { "not_driver", 1 }, { "not_active", 3 }, { "rate", 2 },
     };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
@@ -1046,8 +1051,43 @@ static void test_trip_mine_and_history(void **state)
     }
     assert_msg(obj_id(e, "trip") == trip1 && obj_id(e, "route.id") == route1 &&
                n_students == 1 && obj_id(&students->via.array.ptr[0], "id") > 0, m);
-    const msgpack_object *name = tmsg_get(&students->via.array.ptr[0], "name");
+    const msgpack_object *child = &students->via.array.ptr[0];
+    const msgpack_object *name = tmsg_get(child, "name");
     assert_msg(name && name->type == MSGPACK_OBJECT_STR && name->via.str.size > 0, m);
+    /* Each child comes with the stop they board at: the assignment's, with its name. */
+    char sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)obj_id(child, "id"));
+    int64_t stop = tauth_sql_int(fx->h, "SELECT stop_id FROM route_assignments"
+                                        " WHERE student_id = $1", sid, (const char *)NULL);
+    const msgpack_object *stop_name = tmsg_get(child, "stop.name");
+    assert_msg(stop > 0 && obj_id(child, "stop.id") == stop && stop_name &&
+               stop_name->type == MSGPACK_OBJECT_STR, m);
+    char stop_id[24], stop_name_s[128];
+    snprintf(stop_id, sizeof stop_id, "%lld", (long long)stop);
+    snprintf(stop_name_s, sizeof stop_name_s, "%.*s", (int)stop_name->via.str.size,
+             stop_name->via.str.ptr);
+    uint32_t name_size = name->via.str.size;
+    assert_int_equal(tauth_sql_int(fx->h, "SELECT count(*) FROM route_stops"
+                                          " WHERE id = $1 AND name = $2",
+                                   stop_id, stop_name_s, (const char *)NULL),
+                     1);
+    tmsg_free(m);
+    /* A child assigned without a stop: stop is nil, the child is still listed. */
+    assert_int_equal(tauth_sql(fx->h, "UPDATE route_assignments SET stop_id = NULL"
+                                      " WHERE student_id = $1", sid, (const char *)NULL),
+                     1);
+    m = ttrack_call(p, "trip.mine", NULL);
+    a = array_at(m, "data", &n);
+    assert_msg(tauth_is_ok(m) && a && n == 1, m);
+    students = tmsg_get(&a->via.array.ptr[0], "students");
+    assert_msg(students && students->type == MSGPACK_OBJECT_ARRAY &&
+               students->via.array.size == 1, m);
+    child = &students->via.array.ptr[0];
+    const msgpack_object *no_stop = tmsg_get(child, "stop");
+    name = tmsg_get(child, "name");
+    assert_msg(obj_id(child, "id") == strtoll(sid, NULL, 10) && no_stop &&
+               no_stop->type == MSGPACK_OBJECT_NIL && name &&
+               name->type == MSGPACK_OBJECT_STR && name->via.str.size == name_size, m);
     tmsg_free(m);
 
     m = ttrack_call(admin, "trip.mine", NULL);

@@ -1346,7 +1346,7 @@ static void test_error_event_with_op_names_the_op(void **state)
     (void)state;
     /* op is not NUL-terminated: only op_len bytes are taken */
     const char frame_op[] = "trip.endGARBAGE";
-    struct msgbuf *m = envelope_error_event(frame_op, 8, OP_E_RATE_LIMITED, "slow down");
+    struct msgbuf *m = envelope_error_event(frame_op, 8, OP_E_RATE_LIMITED, "slow down", NULL);
     msgpack_unpacked u;
     unpack_msg(m, &u);
     assert_int_equal(u.data.via.map.size, 2);
@@ -1358,6 +1358,38 @@ static void test_error_event_with_op_names_the_op(void **state)
     assert_obj_str(get(data, "op"), "trip.end");
     assert_obj_str(get(data, "code"), "rate_limited");
     assert_obj_str(get(data, "message"), "slow down");
+    assert_null(get(data, "field"));
+    msgpack_unpacked_destroy(&u);
+    msgbuf_unref(m);
+}
+
+static void test_error_event_with_field_names_the_field(void **state)
+{
+    (void)state;
+    struct msgbuf *m = envelope_error_event("trip.pos", 8, OP_E_BAD_REQUEST, "lat out of range",
+                                            "lat");
+    msgpack_unpacked u;
+    unpack_msg(m, &u);
+    assert_int_equal(u.data.via.map.size, 2);
+    assert_obj_str(get(&u.data, "ev"), "error");
+    const msgpack_object *data = get(&u.data, "data");
+    assert_non_null(data);
+    assert_int_equal(data->type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(data->via.map.size, 4);
+    assert_obj_str(get(data, "op"), "trip.pos");
+    assert_obj_str(get(data, "code"), "bad_request");
+    assert_obj_str(get(data, "message"), "lat out of range");
+    assert_obj_str(get(data, "field"), "lat");
+    msgpack_unpacked_destroy(&u);
+    msgbuf_unref(m);
+
+    /* A field without an op (a frame refused before its op was read). */
+    m = envelope_error_event(NULL, 0, OP_E_BAD_REQUEST, "bad", "id");
+    unpack_msg(m, &u);
+    data = get(&u.data, "data");
+    assert_int_equal(data->via.map.size, 3);
+    assert_null(get(data, "op"));
+    assert_obj_str(get(data, "field"), "id");
     msgpack_unpacked_destroy(&u);
     msgbuf_unref(m);
 }
@@ -1365,7 +1397,7 @@ static void test_error_event_with_op_names_the_op(void **state)
 static void test_error_event_without_op_omits_op(void **state)
 {
     (void)state;
-    struct msgbuf *m = envelope_error_event(NULL, 0, OP_E_BAD_REQUEST, "invalid msgpack");
+    struct msgbuf *m = envelope_error_event(NULL, 0, OP_E_BAD_REQUEST, "invalid msgpack", NULL);
     msgpack_unpacked u;
     unpack_msg(m, &u);
     assert_obj_str(get(&u.data, "ev"), "error");
@@ -1374,10 +1406,11 @@ static void test_error_event_without_op_omits_op(void **state)
     assert_null(get(data, "op"));
     assert_obj_str(get(data, "code"), "bad_request");
     assert_obj_str(get(data, "message"), "invalid msgpack");
+    assert_null(get(data, "field"));
     msgpack_unpacked_destroy(&u);
     msgbuf_unref(m);
 
-    m = envelope_error_event(NULL, 0, OP_E_TOO_LARGE, NULL);
+    m = envelope_error_event(NULL, 0, OP_E_TOO_LARGE, NULL, NULL);
     unpack_msg(m, &u);
     data = get(&u.data, "data");
     assert_obj_str(get(data, "code"), "too_large");
@@ -1551,6 +1584,7 @@ int main(void)
         cmocka_unit_test(test_failure_retry_has_exact_keys_and_whole_seconds),
         cmocka_unit_test(test_failure_retry_rounds_any_fraction_up),
         cmocka_unit_test(test_error_event_with_op_names_the_op),
+        cmocka_unit_test(test_error_event_with_field_names_the_field),
         cmocka_unit_test(test_error_event_without_op_omits_op),
         cmocka_unit_test(test_begin_reply_and_finish_wrap_one_value),
         cmocka_unit_test(test_begin_reply_grows_the_buffer_for_large_data),

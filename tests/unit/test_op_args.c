@@ -868,6 +868,7 @@ static void test_fail_without_id_queues_error_event_naming_the_op(void **state)
     assert_obj_str(op_map_get(data, "op"), "test.op");
     assert_obj_str(op_map_get(data, "code"), "conflict");
     assert_obj_str(op_map_get(data, "message"), "trip already ended");
+    assert_obj_str(op_map_get(data, "field"), "trip");
     msgpack_unpacked_destroy(&u);
     assert_int_equal(w->metrics.error_events, 1);
     assert_int_equal(w->metrics.error_events_dropped, 0);

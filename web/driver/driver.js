@@ -394,17 +394,24 @@ function dropPending() {
   st.pending = [];
 }
 
+// The words for a refusal of trip.pos: the server's own message when we know it (it tells the
+// reasons of one field apart: a clock ahead, a late or an out-of-order position all name ts),
+// else the refused value (`field`, on a bad_request: not_found and forbidden both name trip),
+// else the code.
+function refusalText(data) {
+  const r = S.refusal;
+  return r.byMessage[data.message] ||
+    (data.code === "bad_request" && data.field && r.byField[data.field]) ||
+    r.byCode[data.code] || r.other;
+}
+
 // An error event naming trip.pos: the refusal of the oldest frame still waiting.
 function onErrorEvent(data) {
   if (!data || data.op !== "trip.pos" || !st.trip) return;
   const f = st.pending.shift();
   if (f) clearTimeout(f.timer);
   const r = S.refusal;
-  const text =
-    r.byMessage[data.message] ||
-    (data.field && r.byField[data.field]) ||
-    r.byCode[data.code] ||
-    r.other;
+  const text = refusalText(data);
   say("refusal", `${text} (${r.at(timeText(new Date()))})`);
   st.calm = 0;
   if (data.code === "rate_limited") {

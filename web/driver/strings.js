@@ -59,9 +59,9 @@ export const S = {
     endedElsewhere: "This trip was ended by the school office or after a long stop.",
     endFailed: "Could not end the trip. Check the network and try again.",
   },
-  // Refusals of trip.pos frames (docs/tracking.md, "Validation of positions"). Error events carry
-  // a code and the server's message (no field), so the message picks the sentence; byField is
-  // used when a field is given (replies).
+  // Refusals of trip.pos frames (docs/tracking.md, "Validation of positions"). An error event
+  // carries the code, the server's message and the refused field: a known message picks the
+  // sentence, else the field, else the code.
   refusal: {
     byMessage: {
       "ts is in the future": "The phone's clock is ahead of the real time. Set the date and time to automatic.",

@@ -21,7 +21,8 @@ const COLOURS = ["#0d47a1", "#b71c1c", "#1b5e20", "#6a1b9a"];
 const STOP_KEY = "classment.parent.stop.";
 
 const $ = (id) => document.getElementById(id);
-// The parent's stop per route is a convenience: without storage it lasts as long as the page.
+// The stop the parent picked per route, for a child assigned without a stop (and servers that
+// do not say the stop in trip.mine): without storage it lasts as long as the page.
 const store = {
   get(k) { try { return localStorage.getItem(k); } catch { return null; } },
   set(k, v) { try { localStorage.setItem(k, v); } catch { /* not kept */ } },
@@ -30,7 +31,8 @@ const store = {
 const cm = new Classment({ app: "parent", onState: showConn });
 
 // trip id -> {id, route: {id, name, stops}, students, colour, pos, speed, along,
-//             childStop, serverEta: {stop, eta_s, at}, arrivedStop, ended, el, layers}
+//             childStop, serverStop, serverEta: {stop, eta_s, at}, arrivedStop, ended, el,
+//             layers}
 const trips = new Map();
 const notified = new Set();   // "trip:stop:kind" already told
 let map = null;
@@ -352,11 +354,21 @@ function setupNotify() {
 
 // ---- trips ------------------------------------------------------------------------------
 
+// The stop the server says the parent's children board at (trip.mine's students[].stop): the
+// first child's that is on the route, or null (assigned without a stop, or an older server).
+function serverStop(mine, stops) {
+  for (const s of mine.students || []) {
+    if (s.stop && stops.some((x) => x.id === s.stop.id)) return s.stop.id;
+  }
+  return null;
+}
+
 function setChildStop(tr, id, byParent) {
   if (id === tr.childStop) return;
   tr.childStop = id;
-  if (id == null) store.remove(STOP_KEY + tr.route.id);
-  else store.set(STOP_KEY + tr.route.id, String(id));
+  // Only the parent's own choice is kept: the server's stop comes again with every trip.mine.
+  if (byParent && id == null) store.remove(STOP_KEY + tr.route.id);
+  else if (byParent) store.set(STOP_KEY + tr.route.id, String(id));
   if (tr.el) {
     tr.el.sel.value = id == null ? "" : String(id);
     showStop(tr);
@@ -399,6 +411,8 @@ function addTrip(mine, sub) {
       if (i) along += distance(stops[i - 1], s);
       s.along = along;
     });
+    // The server's stop first; the parent's earlier pick only when the server names none.
+    const given = serverStop(mine, stops);
     const saved = Number(store.get(STOP_KEY + sub.route.id)) || null;
     // The smallest number (and colour) no followed trip uses, so a replacing trip takes the
     // ended one's and two buses never share a colour.
@@ -409,14 +423,23 @@ function addTrip(mine, sub) {
       id: mine.trip, index, colour: COLOURS[index % COLOURS.length],
       route: { id: sub.route.id, name: sub.route.name, stops },
       students: mine.students || [], pos: null, speed: null, along: 0,
-      childStop: stops.some((s) => s.id === saved) ? saved : null,
-      serverEta: null, arrivedStop: null, ended: false, layers: {},
+      childStop: given ?? (stops.some((s) => s.id === saved) ? saved : null),
+      serverStop: given, serverEta: null, arrivedStop: null, ended: false, layers: {},
     };
     trips.set(tr.id, tr);
     makeEntry(tr, place);
     drawRoute(tr);
   }
   tr.ended = false;
+  if (!fresh) {
+    // A later trip.mine (reconnect, another trip started) follows a changed assignment, but
+    // leaves a stop the parent picked on this page alone while the server's is unchanged.
+    const given = serverStop(mine, tr.route.stops);
+    if (given !== tr.serverStop) {
+      tr.serverStop = given;
+      if (given != null) setChildStop(tr, given, false);
+    }
+  }
   if (sub.last) setPos(tr, sub.last);
   if (fresh) replayEarly(tr.id);
   render(tr);
@@ -496,7 +519,7 @@ cm.on("trip.unsubscribed", ({ trip }) => {
 });
 
 // Stop events come only for the stops of the parent's own children: they also tell the page
-// which stop is the child's when the parent has not picked it.
+// which stop is the child's when neither trip.mine (an older server) nor the parent said it.
 // A stop event can overtake the subscription of a trip that has just started (it comes on
 // the trip's first positions, while trip.started's trip.mine and trip.subscribe are still under
 // way): such events wait here until the trip is added, and are then replayed.
