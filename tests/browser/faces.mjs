@@ -3,7 +3,10 @@
 // its stops, the phones of its driver, parent and the school's admin, the parent's child's
 // stop, the screenshot folder). A driver with an emulated GPS drives the demo route while the
 // demo parent watches it and a parent of another route watches nothing; both lose the network
-// for a while and carry on. Prints one line per check and exits non-zero when any failed.
+// for a while and carry on. Meanwhile the school's admin, at a desk, watches the bus on the
+// console's live map, draws a new route on its map and puts a new student on it through the
+// forms the console builds from sys.schema. Prints one line per check and exits non-zero when
+// any failed.
 import fs from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -123,6 +126,9 @@ async function newFace(browser, who, extra = {}) {
 
 // ---- the school's admin adds a second route with one parent (set-up, through the API) ------
 
+// When the admin's last SMS code was asked for: a number gets a new one at most every 30 s.
+let adminCodeAt = 0;
+
 async function setUpOtherRoute(browser) {
   const { ctx, page } = await newFace(browser, "admin");
   const html = await (await fetch(`${BASE}/parent`)).text();
@@ -131,6 +137,7 @@ async function setUpOtherRoute(browser) {
   await page.goto(`${BASE}/index.html`);
   await page.addScriptTag({ url: msgpack[1] });
   const n = outbox().length;
+  adminCodeAt = Date.now();
   await page.evaluate(async (phone) => {
     const { Classment } = await import("/common/classment.js");
     window.cm = new Classment({ app: "browser-test", tokenKey: "browser-test.admin" });
@@ -154,10 +161,113 @@ async function setUpOtherRoute(browser) {
   await ctx.close();
 }
 
+// ---- the admin console: a route drawn on the map, a student put on it by generated forms ----
+
+const TEACHER_PHONE = "+919000000077";
+const DESK = { viewport: { width: 1366, height: 900 }, deviceScaleFactor: 1, isMobile: false, hasTouch: false };
+
+async function adminConsole(browser) {
+  const { page } = await newFace(browser, "admin console", DESK);
+  await sleep(Math.max(0, adminCodeAt + 31000 - Date.now()));
+  await login(page, "/admin", cfg.adminPhone);
+  await page.waitForSelector("#app:not([hidden])");
+  await page.waitForSelector('#sidebar [data-op="route.assign"]');
+  const forbiddenOps = await page.locator('#sidebar [data-op="trip.start"], #sidebar [data-op="auth.otp.request"]').count();
+  check("admin console lists the admin's operations from sys.schema", forbiddenOps === 0,
+        `${await page.locator("#sidebar [data-op]").count()} operations`);
+
+  // The demo trip is still running: the live map follows it.
+  const liveTrip = await until(async () => (await page.locator("#live-trips [data-trip]").count()) > 0 &&
+    (await page.locator("#live-map .bus-icon").count()) > 0, 10000);
+  check("admin's live map shows the running bus", !!liveTrip,
+        (await page.locator("#live-trips").innerText()).replace(/\s+/g, " "));
+
+  // Three stops placed by clicking the map, each named in the page's own field.
+  await page.click("#tab-route-editor");
+  const map = page.locator("#route-map");
+  await map.waitFor();
+  const box = await map.boundingBox();
+  const names = ["Admin stop A", "Admin stop B", "Admin stop C"];
+  for (const [i, name] of names.entries()) {
+    await map.click({ position: { x: box.width * (0.3 + 0.2 * i), y: box.height * (0.6 - 0.1 * i) } });
+    await page.waitForSelector("#stop-form:not([hidden])");
+    await page.fill("#stop-name", name);
+    await page.click("#add-stop");
+    await page.waitForSelector(`#stops li:nth-child(${i + 1})`);
+  }
+  // Reorder and back: the list follows.
+  await page.click("#stops li:nth-child(2) .up");
+  const swapped = await page.locator("#stops li:first-child .stop-name").innerText();
+  await page.click("#stops li:nth-child(2) .up");
+  check("route editor reorders stops", swapped.startsWith("Admin stop B"), swapped);
+  await page.fill("#route-name", "Admin drawn route");
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  await page.screenshot({ path: `${cfg.shots}/admin.png` });
+  await page.click("#create-route");
+  const msg = page.locator("#route-msg[data-route]");
+  await msg.waitFor();
+  const routeId = Number(await msg.getAttribute("data-route"));
+  const stopIds = (await msg.getAttribute("data-stops")).split(" ").map(Number);
+  check("admin created a route by clicking the map", routeId > 0 && stopIds.length === 3, await msg.innerText());
+
+  // A student through the generated student.create form, then route.assign.
+  const result = (key) => page.locator(`#op-result dd[data-key="${key}"]`);
+  await page.click('#sidebar [data-op="student.create"]');
+  await page.fill("#arg-name", "Admin's new rider");
+  await page.fill("#arg-admission_no", "BT-ADMIN-1");
+  await page.click("#op-send");
+  await result("id").waitFor();
+  const studentId = Number(await result("id").innerText());
+
+  await page.click('#sidebar [data-op="route.assign"]');
+  await page.fill("#arg-route", String(routeId));
+  await page.fill("#arg-student", "999999");
+  await page.click("#op-send");
+  const refused = await until(async () => {
+    const m = await page.locator("#op-msg").innerText();
+    return m && !/Sending/.test(m) && (await page.locator(".field.invalid #arg-student").count()) ? m : null;
+  }, 5000);
+  check("a refused form names the field in plain words", !!refused, refused || await page.locator("#op-msg").innerText());
+  await page.fill("#arg-student", String(studentId));
+  await page.fill("#arg-stop", String(stopIds[1]));
+  await page.click("#op-send");
+  const done = await until(async () => (await page.locator("#op-result .ok").count()) > 0, 5000);
+  check("route.assign sent through the generated form", !!done, await page.locator("#op-msg").innerText());
+
+  // Checked through the API, on the console's own session.
+  const route = await page.evaluate(async (id) => {
+    const { Classment } = await import("/common/classment.js");
+    const c = new Classment({ app: "browser-test", tokenKey: "classment.admin.token" });
+    c.start();
+    return c.call("route.get", { id }).catch((e) => ({ failed: `${e.code}: ${e.message}` }));
+  }, routeId);
+  const rider = route.students && route.students.find((s) => s.id === studentId);
+  check("the route has 3 stops and the student rides it", route.stops && route.stops.length === 3 &&
+        route.stops.map((s) => s.name).join() === names.join() && rider && rider.stop === stopIds[1],
+        JSON.stringify(route).slice(0, 300));
+
+  // A teacher made through the generated user.create form (its role an enum select) is turned
+  // away from the console.
+  await page.click('#sidebar [data-op="user.create"]');
+  await page.selectOption("#arg-role", "teacher");
+  await page.fill("#arg-name", "Console teacher");
+  await page.fill("#arg-phone", TEACHER_PHONE);
+  await page.click("#op-send");
+  await result("id").waitFor();
+  const T = await newFace(browser, "teacher at the console", DESK);
+  await login(T.page, "/admin", TEACHER_PHONE);
+  const turnedAway = await until(async () => {
+    const m = await T.page.locator("#login-msg").innerText();
+    return /for school admins/.test(m) && await T.page.locator("#app").isHidden() ? m : null;
+  }, 8000);
+  check("a teacher is turned away from the admin console", !!turnedAway,
+        turnedAway || await T.page.locator("#login-msg").innerText());
+}
+
 // ---- the run ------------------------------------------------------------------------------
 
 async function main() {
-  for (const path of ["/parent", "/driver"]) {
+  for (const path of ["/parent", "/driver", "/admin"]) {
     const r = await fetch(BASE + path);
     const csp = r.headers.get("content-security-policy") || "";
     // Without a tile server the policy names no host but the server's own.
@@ -312,6 +422,8 @@ async function main() {
     await P.page.screenshot({ path: `${cfg.shots}/parent.png` });
     await D.page.screenshot({ path: `${cfg.shots}/driver.png` });
     check("screenshots written", true, `${cfg.shots}/parent.png, driver.png`);
+
+    await adminConsole(browser);
 
     // The driver ends the trip; the parent sees it end.
     await D.page.click("#end");
