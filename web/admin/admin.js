@@ -5,6 +5,7 @@
 // editor (stops placed by clicking a map, then route.create) and a live map of the school's
 // running buses (trip.mine, trip.subscribe, trip.pos events).
 import { Classment } from "/common/classment.js";
+import { setupLogin } from "/common/login.js";
 import { t } from "/admin/strings.js";
 
 const ROLE = "admin";
@@ -649,86 +650,10 @@ function showApp() {
   if (cm.user) $("whoami").textContent = t("whoami", { name: cm.user.name });
 }
 
-function loginError(e) {
-  switch (e.code) {
-    case "bad_request": return e.field === "code" ? t("login.badCode") : t("login.badPhone");
-    case "unauthenticated": return t("login.wrongCode");
-    case "forbidden": return t("login.suspended");
-    case "rate_limited": return t("login.rateLimited", { s: e.retry_after_s || 30 });
-    case "offline": case "timeout": case "unavailable": return t("login.offline");
-    default: return t("login.failed");
-  }
-}
-
-let resendTimer = 0;
-function holdResend(seconds) {
-  const btn = $("send-code");
-  clearInterval(resendTimer);
-  let left = seconds;
-  const tick = () => {
-    if (left <= 0) {
-      clearInterval(resendTimer);
-      btn.disabled = false;
-      btn.textContent = t("login.sendAgain");
-      return;
-    }
-    btn.disabled = true;
-    btn.textContent = t("login.wait", { s: left });
-    left--;
-  };
-  tick();
-  resendTimer = setInterval(tick, 1000);
-}
-
-function setupLogin() {
-  $("phone-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const phone = $("phone").value.trim();
-    if (!/^[+0-9][0-9 ()-]{6,}$/.test(phone)) {
-      $("login-msg").textContent = t("login.badPhone");
-      $("phone").focus();
-      return;
-    }
-    $("send-code").disabled = true;
-    try {
-      const r = await cm.requestCode(phone);
-      $("login-msg").textContent = t("login.sent");
-      $("code-form").hidden = false;
-      $("code").focus();
-      holdResend(r.resend_after_s || 30);
-    } catch (e) {
-      $("send-code").disabled = false;
-      $("login-msg").textContent = loginError(e);
-      if (e.code === "rate_limited") holdResend(e.retry_after_s || 30);
-    }
-  });
-  $("code-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const code = $("code").value.trim();
-    if (!/^[0-9]{6}$/.test(code)) {
-      $("login-msg").textContent = t("login.badCode");
-      $("code").focus();
-      return;
-    }
-    $("verify").disabled = true;
-    try {
-      const user = await cm.verify($("phone").value.trim(), code);
-      if (user.role === ROLE) start();
-      $("code").value = "";
-      $("code-form").hidden = true;
-      clearInterval(resendTimer);
-      $("send-code").disabled = false;
-      $("send-code").textContent = t("login.sendCode");
-    } catch (e) {
-      $("login-msg").textContent = loginError(e);
-      $("code").select();
-    } finally {
-      $("verify").disabled = false;
-    }
-  });
-  $("logout").addEventListener("click", async () => {
-    loggedOutByUser = true;
-    await cm.logout();
+function setupLoginForm() {
+  setupLogin(cm, t, {
+    onUser: (user) => { if (user.role === ROLE) start(); },
+    onLogout: () => { loggedOutByUser = true; },
   });
 }
 
@@ -764,7 +689,7 @@ function onSession(user) {
 async function main() {
   fillStrings();
   showConn("connecting");
-  setupLogin();
+  setupLoginForm();
   for (const b of document.querySelectorAll("#sidebar .tools button")) {
     b.addEventListener("click", () => showPanel(b.dataset.panel, b));
   }

@@ -5,6 +5,7 @@
 // network drops (web/common/classment.js reconnects and resumes; this page then subscribes
 // again).
 import { Classment } from "/common/classment.js";
+import { setupLogin } from "/common/login.js";
 import { S, t } from "/parent/strings.js";
 
 // Same figures as the server's defaults (README: CLASSMENT_STOP_RADIUS_M,
@@ -582,86 +583,10 @@ function showApp() {
   if (!trips.size) $("trips-msg").textContent = t("loading");
 }
 
-function loginError(e) {
-  switch (e.code) {
-    case "bad_request": return e.field === "code" ? t("login.badCode") : t("login.badPhone");
-    case "unauthenticated": return t("login.wrongCode");
-    case "forbidden": return t("login.suspended");
-    case "rate_limited": return t("login.rateLimited", { s: e.retry_after_s || 30 });
-    case "offline": case "timeout": case "unavailable": return t("login.offline");
-    default: return t("login.failed");
-  }
-}
-
-let resendTimer = 0;
-function holdResend(seconds) {
-  const btn = $("send-code");
-  clearInterval(resendTimer);
-  let left = seconds;
-  const tick = () => {
-    if (left <= 0) {
-      clearInterval(resendTimer);
-      btn.disabled = false;
-      btn.textContent = t("login.sendAgain");
-      return;
-    }
-    btn.disabled = true;
-    btn.textContent = t("login.wait", { s: left });
-    left--;
-  };
-  tick();
-  resendTimer = setInterval(tick, 1000);
-}
-
-function setupLogin() {
-  $("phone-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const phone = $("phone").value.trim();
-    if (!/^[+0-9][0-9 ()-]{6,}$/.test(phone)) {
-      $("login-msg").textContent = t("login.badPhone");
-      $("phone").focus();
-      return;
-    }
-    $("send-code").disabled = true;
-    try {
-      const r = await cm.requestCode(phone);
-      $("login-msg").textContent = t("login.sent");
-      $("code-form").hidden = false;
-      $("code").focus();
-      holdResend(r.resend_after_s || 30);
-    } catch (e) {
-      $("send-code").disabled = false;
-      $("login-msg").textContent = loginError(e);
-      if (e.code === "rate_limited") holdResend(e.retry_after_s || 30);
-    }
-  });
-  $("code-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const code = $("code").value.trim();
-    if (!/^[0-9]{6}$/.test(code)) {
-      $("login-msg").textContent = t("login.badCode");
-      $("code").focus();
-      return;
-    }
-    $("verify").disabled = true;
-    try {
-      const user = await cm.verify($("phone").value.trim(), code);
-      if (user.role === "parent") refresh();
-      $("code").value = "";
-      $("code-form").hidden = true;
-      clearInterval(resendTimer);
-      $("send-code").disabled = false;
-      $("send-code").textContent = t("login.sendCode");
-    } catch (e) {
-      $("login-msg").textContent = loginError(e);
-      $("code").select();
-    } finally {
-      $("verify").disabled = false;
-    }
-  });
-  $("logout").addEventListener("click", async () => {
-    loggedOutByUser = true;
-    await cm.logout();
+function setupLoginForm() {
+  setupLogin(cm, t, {
+    onUser: (user) => { if (user.role === "parent") refresh(); },
+    onLogout: () => { loggedOutByUser = true; },
   });
 }
 
@@ -690,7 +615,7 @@ async function main() {
   fillStrings();
   showConn("connecting");
   setupMap();
-  setupLogin();
+  setupLoginForm();
   setupNotify();
   // A kept session shows the trips at once (positions follow once resumed); no session, the
   // login form.
