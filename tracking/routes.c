@@ -469,7 +469,9 @@ static const struct op_arg UPDATE_ARGS[] = {
 const struct op_def route_ops[] = {
     { .name = "route.create", .fn = op_route_create, .roles = ROLE_ADMIN, .args = CREATE_ARGS },
     { .name = "route.get", .fn = op_route_get, .roles = ROLE_ADMIN, .args = ID_ARGS },
-    { .name = "route.list", .fn = op_route_list, .roles = ROLE_ADMIN, .args = LIST_ARGS },
+    /* Drivers too: the driver page lets the driver pick the route to start (trip.start). */
+    { .name = "route.list", .fn = op_route_list, .roles = ROLE_ADMIN | ROLE_DRIVER,
+      .args = LIST_ARGS },
     { .name = "route.update", .fn = op_route_update, .roles = ROLE_ADMIN, .args = UPDATE_ARGS },
     { .name = "route.delete", .fn = op_route_delete, .roles = ROLE_ADMIN, .args = ID_ARGS },
     { .name = NULL },

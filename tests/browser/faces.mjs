@@ -322,11 +322,18 @@ async function main() {
       origin: BASE, browserContextId: targetInfo.browserContextId });
     await login(D.page, "/driver", cfg.driverPhone);
     await D.page.waitForSelector("#pick:not([hidden])");
-    await D.page.fill("#route", String(cfg.route));
+    // The school's routes come from route.list as big radio buttons named by route.
+    const morning = D.page.locator("#route-list label.choice", { hasText: /^\s*Morning run\s*$/ });
+    await morning.waitFor({ timeout: WAIT_MS });
+    const offered = (await D.page.locator("#route-list label.choice").allInnerTexts()).join(", ");
+    check("driver's picker lists the school's routes",
+          (await morning.locator("input").getAttribute("value")) === String(cfg.route), offered);
+    await morning.locator("input").check();
     await D.page.click("#start");
     await D.page.waitForSelector("#trip:not([hidden])");
-    check("driver logged in by SMS code and started the trip", true,
-          await D.page.locator("#trip-route").innerText());
+    const tripRoute = await D.page.locator("#trip-route").innerText();
+    check("driver logged in by SMS code and started the trip", /Morning run/.test(tripRoute),
+          tripRoute);
 
     const entry = P.page.locator("#trips [data-trip]");
     const appeared = await until(async () => (await entry.count()) === 1, 10000);
@@ -429,6 +436,11 @@ async function main() {
     await D.page.click("#end");
     await D.page.click("#end-yes");
     await D.page.waitForSelector("#pick:not([hidden])");
+    // Back at the picker, the route this phone last started is the default choice.
+    const picked = await until(() => D.page.locator("#route-list input:checked")
+      .getAttribute("value", { timeout: 500 }).catch(() => null), 5000);
+    check("driver's picker defaults to the route last started", picked === String(cfg.route),
+          `${picked}`);
     const ended = await until(async () => /ended/i.test(await entry.locator(".trip-state").innerText()), 8000);
     check("parent sees the trip end", !!ended, await entry.locator(".trip-state").innerText());
 

@@ -550,7 +550,8 @@ static const struct row rows[] = {
     { "guardian.unlink",      build_guardian_link,   "uoffff", "unffff", NULL, false },
     { "route.create",         build_route_create,    "uoffff", "uoffff", NULL, false },
     { "route.get",            build_route_id,        "uoffff", "unffff", NULL, false },
-    { "route.list",           build_empty,           "uoffff", "uoffff", check_route_list,
+    /* Drivers list their school's routes to pick the one to start; never the other's. */
+    { "route.list",           build_empty,           "uoffof", "uoffof", check_route_list,
       false },
     { "route.update",         build_route_update,    "uoffff", "unffff", NULL, false },
     { "route.assign",         build_route_assign,    "uoffff", "unffff", NULL, false },

@@ -1,4 +1,5 @@
-// driver.js: the bus driver's page. Logs in (phone, then SMS code), starts a trip on a route,
+// driver.js: the bus driver's page. Logs in (phone, then SMS code), starts a trip on a route
+// picked from the school's routes (route.list),
 // streams the phone's GPS as fire-and-forget trip.pos frames at most once per server interval
 // (only the newest fix is ever sent, never a backlog), keeps the screen awake, shows what the
 // server accepted or refused, and ends the trip after a confirmation.
@@ -24,6 +25,9 @@ const MAX_FIX_AGE_MS = 110 * 1000;
 const CONFIRM_MS = 1500;
 const RECENT_KEY = "classment.driver.routes";
 const RECENT_MAX = 5;
+// route.list pages by id; a school has a handful of routes, this bounds a runaway loop.
+const ROUTES_PAGE = 500;
+const ROUTES_MAX_PAGES = 10;
 
 const $ = (id) => document.getElementById(id);
 
@@ -43,6 +47,8 @@ const st = {
   lastAcceptedAt: null,
   wake: null,
   ready: false,        // connected and logged in
+  routes: null,        // the school's routes [{id, name}] once loaded, else null
+  loadingRoutes: false,
 };
 
 // ---- text ------------------------------------------------------------------------------
@@ -67,7 +73,7 @@ function show(section) {
   for (const id of ["login", "pick", "trip"]) $(id).hidden = id !== section;
   // Logging out mid-trip would silently stop the positions: the trip is ended first.
   $("logout").hidden = section !== "pick";
-  const first = { login: $("code-form").hidden ? "phone" : "code", pick: "route", trip: "end" }[section];
+  const first = { login: $("code-form").hidden ? "phone" : "code", pick: "start", trip: "end" }[section];
   if (first && document.activeElement === document.body) $(first).focus();
 }
 
@@ -90,7 +96,11 @@ function onConnState(state) {
     dropPending();
   }
   if (st.trip) showSending();
-  if (st.ready && !wasReady) pump();
+  if (st.ready && !wasReady) {
+    pump();
+    // The list could not load while offline: it loads as soon as the connection is back.
+    if (!st.trip && st.user && !$("pick").hidden && !st.routes) loadRoutes();
+  }
 }
 
 async function afterLogin(user) {
@@ -122,8 +132,7 @@ async function loadMine() {
     beginTrip({ id: active.trip, route: active.route });
   } else {
     st.trip = null;
-    renderRecent();
-    show("pick");
+    toPick();
   }
 }
 
@@ -188,12 +197,11 @@ async function onLogout() {
 
 // ---- routes ----------------------------------------------------------------------------
 
-// No operation lists the routes a driver may start (route.list is for admins), so the page
-// remembers the routes this phone has driven, with their names from trip.mine.
+// The routes this phone started, newest first: the newest is the default choice in the list.
 function recentRoutes() {
   try {
     const v = JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
-    return Array.isArray(v) ? v.filter((r) => Number.isInteger(r.id) && r.id > 0) : [];
+    return Array.isArray(v) ? v.filter((r) => r && Number.isInteger(r.id) && r.id > 0) : [];
   } catch {
     return [];
   }
@@ -203,50 +211,101 @@ function remember(route) {
   if (!route || !route.id) return;
   const list = recentRoutes().filter((r) => r.id !== route.id);
   list.unshift({ id: route.id, name: typeof route.name === "string" ? route.name : "" });
-  localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, RECENT_MAX)));
+  try {
+    localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, RECENT_MAX)));
+  } catch { /* only the default choice is lost */ }
 }
 
-function renderRecent() {
-  const list = recentRoutes();
-  const ul = $("recent");
-  ul.replaceChildren();
-  for (const r of list) {
-    const li = document.createElement("li");
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "big go";
-    b.textContent = S.pick.routeButton(r);
-    b.dataset.route = String(r.id);
-    b.addEventListener("click", () => startTrip(r.id));
-    li.append(b);
-    ul.append(li);
+// Shows the route picker, with a fresh list (routes change in the school office).
+function toPick(msg) {
+  show("pick");
+  say("pick-msg", msg || "");
+  loadRoutes();
+}
+
+// Every route of the driver's school (route.list is scoped to the caller's school), in pages.
+async function loadRoutes() {
+  if (st.loadingRoutes) return;
+  st.loadingRoutes = true;
+  st.routes = null;
+  $("route-list").replaceChildren();
+  $("routes-retry").hidden = true;
+  $("start").disabled = true;
+  say("routes-msg", S.pick.loading);
+  try {
+    const all = [];
+    let after = 0;
+    for (let i = 0; i < ROUTES_MAX_PAGES; i++) {
+      const args = { limit: ROUTES_PAGE };
+      if (after) args.after = after;
+      const page = (await lib.call("route.list", args)) || [];
+      all.push(...page);
+      if (page.length < ROUTES_PAGE) break;
+      after = page[page.length - 1].id;
+    }
+    st.routes = all.map((r) => ({ id: r.id, name: typeof r.name === "string" ? r.name : "" }));
+    renderRoutes();
+  } catch (e) {
+    if (e && e.code === "unauthenticated") return toLogin();
+    say("routes-msg", S.pick.loadFailed);
+    $("routes-retry").hidden = false;
+  } finally {
+    st.loadingRoutes = false;
   }
-  $("recent-box").hidden = list.length === 0;
+}
+
+// One big radio button per route; the route this phone last started is chosen, else the first.
+function renderRoutes() {
+  const routes = st.routes || [];
+  const box = $("route-list");
+  box.replaceChildren();
+  say("routes-msg", routes.length ? "" : S.pick.noRoutes);
+  $("start").disabled = routes.length === 0;
+  const names = new Map();
+  for (const r of routes) names.set(r.name, (names.get(r.name) || 0) + 1);
+  const last = recentRoutes().find((x) => routes.some((r) => r.id === x.id));
+  const chosen = last ? last.id : routes.length ? routes[0].id : 0;
+  for (const r of routes) {
+    const label = document.createElement("label");
+    label.className = "choice";
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "route";
+    input.value = String(r.id);
+    input.checked = r.id === chosen;
+    const text = document.createElement("span");
+    text.textContent = r.name && names.get(r.name) > 1
+      ? S.pick.routeButtonSameName(r) : S.pick.routeButton(r);
+    label.append(input, text);
+    box.append(label);
+  }
+  const checked = box.querySelector("input:checked");
+  if (checked && document.activeElement === document.body) checked.focus();
 }
 
 async function onStartForm(ev) {
   ev.preventDefault();
-  const v = $("route").value.trim();
-  if (!/^[0-9]+$/.test(v) || Number(v) <= 0) return say("pick-msg", S.pick.noRoute);
-  await startTrip(Number(v));
+  const picked = document.querySelector('#route-list input[name="route"]:checked');
+  const id = picked ? Number(picked.value) : 0;
+  if (!Number.isInteger(id) || id <= 0) return say("pick-msg", S.pick.noRoute);
+  await startTrip(id);
 }
 
 async function startTrip(routeId) {
   say("pick-msg", "");
   for (const b of document.querySelectorAll("#pick button")) b.disabled = true;
+  let ok = false;
   try {
     const { trip } = await lib.call("trip.start", { route: routeId });
-    let route = { id: routeId, name: "" };
-    try {
-      const mine = await lib.call("trip.mine");
-      const t = (mine || []).find((x) => x.trip === trip);
-      if (t) route = t.route;
-    } catch { /* the name is only for display */ }
+    const route = (st.routes || []).find((r) => r.id === routeId) || { id: routeId, name: "" };
     remember(route);
+    ok = true;
     beginTrip({ id: trip, route });
   } catch (e) {
     if (e.code === "not_found" || (e.code === "bad_request" && e.field === "route")) {
+      // Deleted in the office since the list was loaded.
       say("pick-msg", S.pick.unknownRoute);
+      loadRoutes();
     } else if (e.code === "conflict") {
       say("pick-msg", S.pick.alreadyActive);
       await loadMine();
@@ -257,6 +316,8 @@ async function startTrip(routeId) {
     }
   } finally {
     for (const b of document.querySelectorAll("#pick button")) b.disabled = false;
+    // Nothing to start while the list is empty or still loading.
+    if (!ok) $("start").disabled = !st.routes || st.routes.length === 0;
   }
 }
 
@@ -435,9 +496,7 @@ async function checkEnded() {
   if (!st.trip || st.trip.id !== id) return;
   stopStreaming();
   st.trip = null;
-  renderRecent();
-  show("pick");
-  say("pick-msg", S.trip.endedElsewhere);
+  toPick(S.trip.endedElsewhere);
 }
 
 // ---- ending ----------------------------------------------------------------------------
@@ -469,9 +528,7 @@ async function endTrip() {
   }
   stopStreaming();
   st.trip = null;
-  renderRecent();
-  show("pick");
-  say("pick-msg", S.trip.ended);
+  toPick(S.trip.ended);
 }
 
 // ---- screen wake lock ------------------------------------------------------------------
@@ -511,6 +568,7 @@ async function main() {
   $("phone-form").addEventListener("submit", onSendCode);
   $("code-form").addEventListener("submit", onVerify);
   $("start-form").addEventListener("submit", onStartForm);
+  $("routes-retry").addEventListener("click", loadRoutes);
   $("end").addEventListener("click", askEnd);
   $("end-yes").addEventListener("click", endTrip);
   $("end-no").addEventListener("click", () => $("confirm-end").close());
