@@ -103,6 +103,8 @@ struct op_arg {
     const struct op_arg *items;  /* OP_T_ARRAY: one element's schema (its name is unused) */
     const struct op_arg *fields; /* OP_T_MAP: the keys */
     const char *format;          /* informational for clients: "date", "phone", "E.164"... */
+    bool nullable;               /* nil means something (clear the value), not "left out";
+                                  * published so that forms can offer it */
 };
 
 struct op_def {

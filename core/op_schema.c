@@ -368,7 +368,7 @@ static void pack_str(msgpack_packer *pk, const char *s)
 
 static void pack_args(msgpack_packer *pk, const struct op_arg *schema);
 
-/* {name?, type, required, min?, max?, values?, items?, fields?, format?}: the optional keys
+/* {name?, type, required, min?, max?, values?, items?, fields?, format?, nullable?}: the optional keys
  * only where they apply, counted before packing. */
 static void pack_arg(msgpack_packer *pk, const struct op_arg *a, bool named)
 {
@@ -378,7 +378,7 @@ static void pack_arg(msgpack_packer *pk, const struct op_arg *a, bool named)
     bool str_max = a->type == OP_T_STR;
     size_t n = 2 + named + (int_bounds ? 2 : 0) + (num_bounds ? 2 : 0) + str_max +
                (a->type == OP_T_ENUM) + (a->type == OP_T_ARRAY && a->items) +
-               (a->type == OP_T_MAP && a->fields) + (a->format != NULL);
+               (a->type == OP_T_MAP && a->fields) + (a->format != NULL) + a->nullable;
     msgpack_pack_map(pk, n);
     if (named) {
         pack_str(pk, "name");
@@ -430,6 +430,10 @@ static void pack_arg(msgpack_packer *pk, const struct op_arg *a, bool named)
     if (a->format) {
         pack_str(pk, "format");
         pack_str(pk, a->format);
+    }
+    if (a->nullable) {
+        pack_str(pk, "nullable");
+        msgpack_pack_true(pk);
     }
 }
 

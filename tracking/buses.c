@@ -229,7 +229,7 @@ static const struct op_arg update_args[] = {
     { .name = "id", .type = OP_T_ID, .required = OP_REQ },
     { .name = "registration_no", .type = OP_T_STR, .max = REGISTRATION_INPUT_MAX },
     { .name = "capacity", .type = OP_T_INT, .min = 1, .max = CAPACITY_MAX },
-    { .name = "driver", .type = OP_T_ID },
+    { .name = "driver", .type = OP_T_ID, .nullable = true }, /* nil: no driver */
     { .name = NULL },
 };
 

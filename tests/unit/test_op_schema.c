@@ -560,6 +560,24 @@ static void test_published_schema_lists_every_op(void **state)
         assert_non_null(op_map_get(op, "roles"));
         assert_non_null(op_map_get(op, "public"));
     }
+    /* nullable is published only where nil means something: bus.update's driver. */
+    size_t n_nullable = 0;
+    for (uint32_t i = 0; i < u.data.via.array.size; i++) {
+        const msgpack_object *op = &u.data.via.array.ptr[i];
+        const msgpack_object *name = op_map_get(op, "name");
+        const msgpack_object *args = op_map_get(op, "args");
+        for (uint32_t k = 0; k < args->via.array.size; k++) {
+            const msgpack_object *flag = op_map_get(&args->via.array.ptr[k], "nullable");
+            if (flag) {
+                assert_int_equal(flag->type, MSGPACK_OBJECT_BOOLEAN);
+                assert_true(flag->via.boolean);
+                assert_int_equal(name->via.str.size, strlen("bus.update"));
+                assert_memory_equal(name->via.str.ptr, "bus.update", strlen("bus.update"));
+                n_nullable++;
+            }
+        }
+    }
+    assert_int_equal(n_nullable, 1);
     /* Asked again, the same bytes: it is packed once. */
     size_t len2 = 0;
     assert_ptr_equal(router_schema(r, &len2), data);

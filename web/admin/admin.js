@@ -184,7 +184,15 @@ function openOp(op, button) {
     }
     const input = inputFor(op, a);
     const label = el("label", { htmlFor: id, text: argLabel(a) });
-    form.append(el("div", { class: `field ${a.type === "bool" ? "check" : ""}` }, label, input, hint));
+    const field = el("div", { class: `field ${a.type === "bool" ? "check" : ""}` }, label, input, hint);
+    if (a.nullable && !a.required) {
+      // The schema says nil means something here (bus.update's driver: take it off the bus).
+      const clear = el("input", { id: `${id}-clear`, type: "checkbox" });
+      clear.addEventListener("change", () => { input.disabled = clear.checked; });
+      field.append(el("div", { class: "field check" }, clear,
+        el("label", { htmlFor: `${id}-clear`, text: t("op.clear", { field: a.name }) })));
+    }
+    form.append(field);
   }
   form.append(el("button", { type: "submit", id: "op-send", text: t("op.run") }));
   $("op-h").focus();
@@ -217,6 +225,10 @@ function readArgs(op) {
       continue;
     }
     const e = $(`arg-${a.name}`);
+    if ($(`arg-${a.name}-clear`)?.checked) {
+      args[a.name] = null;   // sent as nil
+      continue;
+    }
     if (a.type === "bool") {
       if (a.required || e.dataset.touched) args[a.name] = e.checked;
       continue;

@@ -68,6 +68,7 @@ export const STRINGS = {
       roles: "Allowed for: {roles}",
       run: "Send",
       notGiven: "— not given —",
+      clear: "Clear {field} (send no value)",
       json: "JSON: {hint}",
       jsonArray: "an array, e.g. [ … ]",
       jsonMap: "an object, e.g. { … }",
