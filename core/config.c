@@ -193,6 +193,13 @@ static const struct var vars[] = {
     { .name = "CLASSMENT_POSITION_RETENTION_DAYS", .type = VAR_INT,
       .offset = offsetof(struct config, position_retention_days), .fallback = "30", .min = 1,
       .max = 3650, .meaning = "days stored GPS positions are kept" },
+    { .name = "CLASSMENT_LEAVER_RETENTION_YEARS", .type = VAR_INT,
+      .offset = offsetof(struct config, leaver_retention_years), .fallback = "3", .min = 1,
+      .max = 50, .meaning = "years a student's records are kept after they left the school" },
+    { .name = "CLASSMENT_ATTENDANCE_EDIT_DAYS", .type = VAR_INT,
+      .offset = offsetof(struct config, attendance_edit_days), .fallback = "7", .min = 0,
+      .max = 366,
+      .meaning = "days back a teacher may mark or correct attendance; older days only admins" },
     { .name = "CLASSMENT_MAP_TILES", .type = VAR_STR, .offset = offsetof(struct config, map_tiles),
       .check = check_tile_url,
       .why = "must be an https:// or http:// URL template with {z}, {x} and {y}, e.g. "

@@ -44,6 +44,8 @@ struct config {
     int audit_retention_days;    /* CLASSMENT_AUDIT_RETENTION_DAYS */
     int session_retention_days;  /* CLASSMENT_SESSION_RETENTION_DAYS; ended sessions */
     int position_retention_days; /* CLASSMENT_POSITION_RETENTION_DAYS; stored GPS track */
+    int leaver_retention_years;  /* CLASSMENT_LEAVER_RETENTION_YEARS; records of students who left */
+    int attendance_edit_days;    /* CLASSMENT_ATTENDANCE_EDIT_DAYS; older days: admins only */
     char *map_tiles;         /* CLASSMENT_MAP_TILES; http(s) URL template with {z}/{x}/{y}, or
                               * NULL (the pages then draw no map tiles) */
     char *map_attribution;   /* CLASSMENT_MAP_ATTRIBUTION; NULL when unset */

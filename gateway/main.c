@@ -22,6 +22,8 @@
 #include "gateway/router.h"
 #include "gateway/server.h"
 #include "gateway/session_check.h"
+#include "academics/academics.h"
+#include "academics/structure.h"
 #include "people/people.h"
 #include "tracking/positions.h"
 #include "tracking/roster_sync.h"
@@ -36,6 +38,7 @@ struct app {
     struct metrics metrics;
     struct op_env env;
     struct people people; /* the context of the people layer's ops */
+    struct academics academics; /* the context of the records' ops */
     struct router *router;
     struct server *server;
     struct dbpool *db;
@@ -213,6 +216,7 @@ static int serve(struct app *app)
     app->retention = retention_new(&app->loop, app->db, app->cfg.audit_retention_days,
                                    app->cfg.session_retention_days, 3600);
     positions_register_purge(app->retention, app->cfg.position_retention_days);
+    structure_register_purge(app->retention, app->cfg.leaver_retention_years);
     app->presence = presence_new();
     app->tracker = tracker_new(&app->loop, app->db, app->presence, &app->cfg.tracking);
     /* Login requests: a burst of 10 then one every 6 s per connection; a school's Wi-Fi puts
@@ -230,13 +234,14 @@ static int serve(struct app *app)
         .sms = app->sms, .login_by_addr = app->login_by_addr, .login_by_conn = app->login_by_conn,
         .presence = app->presence, .close_sessions = session_check_close,
     };
+    app->academics = (struct academics){ .presence = app->presence };
     metrics_add_source(&app->metrics, render_tracker_metrics, app);
     /* Tracking's listener, and the tracking ops' context, read app->tracker each time:
      * on_tracker_closed clears it. */
     roster_sync_register(&app->people.roster, &app->tracker);
     struct op_table tables[OPS_MAX_TABLES];
     struct ops_domains domains = { .router = &app->router, .people = &app->people,
-                                   .tracking = &app->tracker };
+                                   .tracking = &app->tracker, .academics = &app->academics };
     app->router = router_new(tables, ops_tables(&domains, tables));
     if (!app->router) {
         uv_close((uv_handle_t *)&app->sweep_timer, NULL);

@@ -1,6 +1,11 @@
 /* The op tables of every domain (see ops.h). */
 #include "gateway/ops.h"
 
+#include "academics/attendance.h"
+#include "academics/import.h"
+#include "academics/notices.h"
+#include "academics/structure.h"
+#include "academics/timetable.h"
 #include "gateway/sys_ops.h"
 #include "people/audit_log.h"
 #include "people/auth.h"
@@ -29,10 +34,21 @@ size_t ops_tables(const struct ops_domains *d, struct op_table *tables)
         { route_ops, d->tracking },
         { route_assignment_ops, d->tracking },
         { bus_ops, d->tracking },
+        { structure_ops, d->academics },
+        { timetable_ops, d->academics },
+        { attendance_ops, d->academics },
+        { notice_ops, d->academics },
+        { import_ops, d->academics },
     };
     size_t n = sizeof all / sizeof all[0];
     for (size_t i = 0; i < n && i < OPS_MAX_TABLES; i++) {
         tables[i] = all[i];
     }
     return n;
+}
+
+bool ops_table_is_records(const struct op_def *ops)
+{
+    return ops == structure_ops || ops == timetable_ops || ops == attendance_ops ||
+           ops == notice_ops || ops == import_ops;
 }

@@ -690,7 +690,7 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
     for (const char *p = text; (p = strstr(p, "\n  CLASSMENT_")); p++) {
         vars++;
     }
-    assert_int_equal(vars, 32);
+    assert_int_equal(vars, 34);
     free(text);
 }
 
