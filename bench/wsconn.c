@@ -115,24 +115,28 @@ static void write_bytes(struct wsconn *c, const void *data, size_t len)
 void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t len)
 {
     /* One frame is built at a time, on one thread, and write_bytes copies whatever the socket
-     * does not take at once: a single static buffer serves every connection. */
-    static uint8_t frame[2 + 2 + 4 + WSCONN_MAX_SEND];
-    if (len > WSCONN_MAX_SEND) {
-        fprintf(stderr, "wsconn_send: %zu bytes is over WSCONN_MAX_SEND\n", len);
-        abort();
-    }
+     * does not take at once: a single static buffer serves every small frame; a large one
+     * (an import's CSV) gets a buffer of its own for the call. */
+    static uint8_t small[2 + 2 + 4 + WSCONN_MAX_SEND];
     if (c->state != WSCONN_OPEN) {
         return;
     }
+    uint8_t *frame = len <= WSCONN_MAX_SEND ? small : xrealloc(NULL, 2 + 8 + 4 + len);
     size_t head = 2;
     frame[0] = (uint8_t)(0x80 | opcode);
     if (len <= 125) {
         frame[1] = (uint8_t)(0x80 | len);
-    } else {
+    } else if (len <= WSCONN_MAX_SEND) {
         frame[1] = 0x80 | 126;
         frame[2] = (uint8_t)(len >> 8);
         frame[3] = (uint8_t)len;
         head = 4;
+    } else {
+        frame[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++) {
+            frame[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        }
+        head = 10;
     }
     uint32_t mask = next_random(c);
     uint8_t *key = frame + head;
@@ -142,6 +146,9 @@ void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t le
         out[i] = payload[i] ^ key[i & 3];
     }
     write_bytes(c, frame, head + 4 + len);
+    if (frame != small) {
+        free(frame);
+    }
 }
 
 static void on_frame(struct wsconn *c, int opcode, bool fin, const uint8_t *p, size_t len,

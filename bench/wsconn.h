@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* Largest payload wsconn_send takes: a frame with at most a 16-bit length. */
+/* Largest payload wsconn_send frames without allocating (a 16-bit length); larger ones are
+ * sent too, from a buffer allocated for the call. */
 #define WSCONN_MAX_SEND 65535
 
 enum {
@@ -69,8 +70,7 @@ struct wsconn {
 int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *t,
                  const struct wsconn_handler *h, void *data);
 
-/* Sends one masked frame with FIN set; len over WSCONN_MAX_SEND is a bug in the caller and
- * aborts. Does nothing unless c is open. On a write error the connection is closed and
+/* Sends one masked frame with FIN set. Does nothing unless c is open. On a write error the connection is closed and
  * h->closed runs before this returns. */
 void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t len);
 

@@ -1,6 +1,6 @@
 /* HTTP on the API's port: GET /healthz, GET /metrics, GET /config.json (what the pages need
- * from the server's configuration) and the static pages in web/, with the security and caching
- * headers the pages rely on. */
+ * from the server's configuration), GET /v1/calendar/<token>.ics (gateway/calendar_http.c)
+ * and the static pages in web/, with the security and caching headers the pages rely on. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "gateway/calendar_http.h"
 #include "gateway/server_internal.h"
 
 /* Descriptors kept free for the database, logs and files when connections near the limit. */
@@ -21,6 +22,7 @@
 struct http_session {
     unsigned char *body; /* LWS_PRE + len bytes */
     size_t len;
+    struct calendar_req *cal; /* a calendar waiting for the database (calendar_http.h) */
 };
 
 size_t http_session_size(void)
@@ -366,6 +368,16 @@ static int on_request(struct lws *wsi, struct http_session *h, struct server *sr
     if (strcmp(uri, "/config.json") == 0) {
         return serve_config(wsi, h, srv);
     }
+    if (strncmp(uri, CALENDAR_HTTP_PREFIX, strlen(CALENDAR_HTTP_PREFIX)) == 0) {
+        /* Answered from the writable callback once the database has (calendar_http.h). */
+        bool unavailable;
+        h->cal = calendar_http_start(srv, wsi, uri + strlen(CALENDAR_HTTP_PREFIX), &unavailable);
+        if (h->cal) {
+            return 0;
+        }
+        return unavailable ? respond_text(wsi, h, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable\n")
+                           : respond_text(wsi, h, HTTP_STATUS_NOT_FOUND, "not found\n");
+    }
     if (strncmp(uri, "/v1/", 4) == 0) {
         return respond_text(wsi, h, HTTP_STATUS_BAD_REQUEST,
                             "use a WebSocket with subprotocol classment.v1\n");
@@ -399,6 +411,18 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return on_request(wsi, h, srv, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE: {
+        unsigned cal_status;
+        const char *cal_body;
+        size_t cal_len;
+        if (h && h->cal && calendar_http_ready(h->cal, &cal_status, &cal_body, &cal_len)) {
+            int r = respond(wsi, h, cal_status,
+                            cal_status == HTTP_STATUS_OK ? "text/calendar; charset=utf-8"
+                                                         : "text/plain; charset=utf-8",
+                            cal_body, cal_len);
+            calendar_http_free(h->cal);
+            h->cal = NULL;
+            return r;
+        }
         if (!h || !h->body) {
             return 0;
         }
@@ -416,6 +440,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (h) {
             free(h->body);
             h->body = NULL;
+            if (h->cal) {
+                calendar_http_detach(h->cal);
+                h->cal = NULL;
+            }
         }
         return 0;
     default:

@@ -23,6 +23,7 @@
 #include "gateway/server.h"
 #include "gateway/session_check.h"
 #include "academics/academics.h"
+#include "academics/notices.h"
 #include "academics/structure.h"
 #include "people/people.h"
 #include "tracking/positions.h"
@@ -217,6 +218,7 @@ static int serve(struct app *app)
                                    app->cfg.session_retention_days, 3600);
     positions_register_purge(app->retention, app->cfg.position_retention_days);
     structure_register_purge(app->retention, app->cfg.leaver_retention_years);
+    notices_register_purge(app->retention, NOTICE_RETENTION_DAYS);
     app->presence = presence_new();
     app->tracker = tracker_new(&app->loop, app->db, app->presence, &app->cfg.tracking);
     /* Login requests: a burst of 10 then one every 6 s per connection; a school's Wi-Fi puts
@@ -234,7 +236,8 @@ static int serve(struct app *app)
         .sms = app->sms, .login_by_addr = app->login_by_addr, .login_by_conn = app->login_by_conn,
         .presence = app->presence, .close_sessions = session_check_close,
     };
-    app->academics = (struct academics){ .presence = app->presence };
+    app->academics = (struct academics){ .presence = app->presence,
+                                         .roster = &app->people.roster };
     metrics_add_source(&app->metrics, render_tracker_metrics, app);
     /* Tracking's listener, and the tracking ops' context, read app->tracker each time:
      * on_tracker_closed clears it. */

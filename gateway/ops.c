@@ -2,6 +2,7 @@
 #include "gateway/ops.h"
 
 #include "academics/attendance.h"
+#include "academics/classes.h"
 #include "academics/import.h"
 #include "academics/notices.h"
 #include "academics/structure.h"
@@ -35,13 +36,15 @@ size_t ops_tables(const struct ops_domains *d, struct op_table *tables)
         { route_assignment_ops, d->tracking },
         { bus_ops, d->tracking },
         { structure_ops, d->academics },
+        { class_ops, d->academics },
         { timetable_ops, d->academics },
         { attendance_ops, d->academics },
         { notice_ops, d->academics },
         { import_ops, d->academics },
     };
+    _Static_assert(sizeof all / sizeof all[0] <= OPS_MAX_TABLES, "raise OPS_MAX_TABLES");
     size_t n = sizeof all / sizeof all[0];
-    for (size_t i = 0; i < n && i < OPS_MAX_TABLES; i++) {
+    for (size_t i = 0; i < n; i++) {
         tables[i] = all[i];
     }
     return n;
@@ -49,6 +52,6 @@ size_t ops_tables(const struct ops_domains *d, struct op_table *tables)
 
 bool ops_table_is_records(const struct op_def *ops)
 {
-    return ops == structure_ops || ops == timetable_ops || ops == attendance_ops ||
-           ops == notice_ops || ops == import_ops;
+    return ops == structure_ops || ops == class_ops || ops == timetable_ops ||
+           ops == attendance_ops || ops == notice_ops || ops == import_ops;
 }

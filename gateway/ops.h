@@ -5,7 +5,7 @@
 
 #include "core/op.h"
 
-#define OPS_MAX_TABLES 16
+#define OPS_MAX_TABLES 32
 
 /* The context each domain's handlers find in op->domain; NULL where a domain needs none. */
 struct ops_domains {

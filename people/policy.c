@@ -16,6 +16,12 @@ static const char *const questions[POLICY__COUNT] = {
         "SELECT true, $4::text = 'parent' AND EXISTS (SELECT 1 FROM guardians g"
         "   WHERE g.student_id = s.id AND g.user_id = $3)"
         " FROM students s WHERE s.id = $1 AND s.school_id = $2",
+    [POLICY_STUDENT_READ] =
+        "SELECT true, $4::text = 'admin'"
+        " OR ($4::text = 'teacher' AND s.section_id IN " POLICY_TEACHER_SECTIONS("$3") ")"
+        " OR ($4::text = 'parent' AND EXISTS (SELECT 1 FROM guardians g"
+        "     WHERE g.student_id = s.id AND g.user_id = $3))"
+        " FROM students s WHERE s.id = $1 AND s.school_id = $2",
 };
 
 const char *policy_sql(enum policy_question q)

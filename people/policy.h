@@ -14,8 +14,17 @@ enum policy_question {
     POLICY_USER_IN_SCHOOL,    /* id: a user */
     POLICY_STUDENT_IN_SCHOOL, /* id: a student */
     POLICY_PARENT_OF_STUDENT, /* id: a student; the caller is one of their guardians */
+    POLICY_STUDENT_READ,      /* id: a student; an admin, a teacher of the student's section
+                               * (POLICY_TEACHER_SECTIONS) or a guardian of the student */
     POLICY__COUNT
 };
+
+/* The sections a teacher has (assigned to teach there, or class teacher of), as an SQL
+ * subquery on the user id parameter u ("$3"): the people layer's copy of the records layer's
+ * SCOPE_TEACHER_SECTIONS (academics/scope.h), which it may not include. */
+#define POLICY_TEACHER_SECTIONS(u)                                                          \
+    "(SELECT ta.section_id FROM teacher_assignments ta WHERE ta.teacher_id = " u            \
+    " UNION SELECT sc.id FROM sections sc WHERE sc.class_teacher_id = " u ")"
 
 enum policy_answer {
     POLICY_ALLOW = 0,

@@ -12,10 +12,12 @@ CREATE TABLE academic_years (
     ends_on       date NOT NULL,
     current       boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
-    CHECK (ends_on > starts_on),
-    UNIQUE (school_id, name)
+    CONSTRAINT academic_years_dates CHECK (ends_on > starts_on),
+    UNIQUE (school_id, name),
+    -- checked at the commit, so that one statement can move "current" from a year to another
+    CONSTRAINT academic_years_one_current EXCLUDE USING btree (school_id WITH =) WHERE (current)
+        DEFERRABLE INITIALLY DEFERRED
 );
-CREATE UNIQUE INDEX academic_years_one_current ON academic_years (school_id) WHERE current;
 
 CREATE TABLE terms (
     id            bigserial PRIMARY KEY,
@@ -24,7 +26,7 @@ CREATE TABLE terms (
     name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 32),
     starts_on     date NOT NULL,
     ends_on       date NOT NULL,
-    CHECK (ends_on >= starts_on),
+    CONSTRAINT terms_dates CHECK (ends_on >= starts_on),
     UNIQUE (year_id, name)
 );
 
@@ -91,3 +93,12 @@ ALTER TABLE students
     ADD CONSTRAINT students_left_dated CHECK ((status = 'left') = (left_on IS NOT NULL));
 CREATE INDEX students_section ON students (section_id, roll_no) WHERE section_id IS NOT NULL;
 CREATE INDEX students_left ON students (left_on) WHERE status = 'left';
+
+-- Retention: a student who left more than `days` ago is deleted, and with them what refers
+-- to them (guardians' links, route assignments, attendance: all ON DELETE CASCADE). Returns
+-- how many students went. Registered by academics/structure.c (leaver_retention_years).
+CREATE FUNCTION purge_leavers(days int) RETURNS bigint LANGUAGE sql AS $$
+    WITH gone AS (DELETE FROM students WHERE status = 'left' AND left_on < current_date - days
+                  RETURNING id)
+    SELECT count(*) FROM gone
+$$;

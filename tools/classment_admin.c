@@ -14,6 +14,8 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
+#include "academics/import_rows.h"
+#include "core/arena.h"
 #include "core/crypto.h"
 #include "core/phone.h"
 #include "core/pii.h"
@@ -65,6 +67,10 @@ static void usage(void)
            "  audit --school ID [--limit N] [--user ID] [--since TIME]\n"
            "                        the school's audit log, newest first (--limit: default %d,\n"
            "                        at most %d; --since: ISO 8601, UTC unless it has an offset)\n"
+           "  import students --school ID FILE [--dry-run]\n"
+           "                        import students and their guardians from a CSV file\n"
+           "                        (docs/operations.md): every bad row is printed as\n"
+           "                        \"row N, column C: why\" and nothing is written\n"
            "  keys init             create the key file CLASSMENT_KEY_FILE (mode 600)\n"
            "  keys rotate           add a key to the key file and reseal every phone with it\n"
            "  --help                this text\n\n"
@@ -72,7 +78,7 @@ static void usage(void)
            "a command failed and 2 when it was used wrongly.\n\n"
            "Environment:\n"
            "  CLASSMENT_DB          libpq connection string (default \"dbname=classment\")\n"
-           "  CLASSMENT_KEY_FILE    master key file; needed by school create and keys\n"
+           "  CLASSMENT_KEY_FILE    master key file; needed by school create, import and keys\n"
            "  CLASSMENT_DEFAULT_CC  calling code for phone numbers given without one "
            "(default 91)\n",
            AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT);
@@ -730,6 +736,205 @@ out:
     return r;
 }
 
+/* ---- import ---- */
+
+/* Files read whole; the op's limit is the socket's, this one only keeps memory sane. */
+#define IMPORT_FILE_MAX (64 << 20)
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return fail("cannot open %s: %s", path, strerror(errno));
+    }
+    struct strbuf sb;
+    strbuf_init(&sb);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (sb.len + n > IMPORT_FILE_MAX) {
+            fclose(f);
+            strbuf_deinit(&sb);
+            return fail("%s is larger than %d MiB", path, IMPORT_FILE_MAX >> 20);
+        }
+        strbuf_append(&sb, buf, n);
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        strbuf_deinit(&sb);
+        return fail("cannot read %s", path);
+    }
+    *len = sb.len;
+    *out = sb.data ? strbuf_release(&sb) : strdup("");
+    return 0;
+}
+
+/* Runs one of the import's statements; NULL after printing why. */
+static PGresult *import_exec(PGconn *pg, const char *sql, struct import_params *p,
+                             const char *what)
+{
+    PGresult *res = db_exec(pg, sql, p->n, (const char *const *)p->v);
+    import_params_free(p);
+    if (!db_ok(res)) {
+        if (db_sqlstate_is(res, "23505")) {
+            fail("%s: an admission number or a phone number of the file was registered "
+                 "meanwhile: run the import again", what);
+        } else {
+            db_fail(pg, res, what);
+        }
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* `import students --school ID FILE [--dry-run]`: the same rows, checks and statements as the
+ * student.import op (academics/import_rows.h), in one transaction of its own. Each error is a
+ * line "row N, column C: message" on stderr; the summary is JSON on stdout. */
+static int import_students(int argc, char **argv)
+{
+    bool dry_run = false;
+    char *rest[16];
+    int n_rest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = true;
+        } else if (n_rest < (int)(sizeof rest / sizeof rest[0])) {
+            rest[n_rest++] = argv[i];
+        } else {
+            return usage_error("too many arguments");
+        }
+    }
+    struct opt opts[] = { { .name = "school" }, { NULL, NULL } };
+    const char *path = NULL;
+    int r = parse_args(n_rest, rest, opts, &path);
+    if (r) {
+        return r;
+    }
+    if (!opts[0].value) {
+        return usage_error("import students needs --school");
+    }
+    if (!path) {
+        return usage_error("import students needs a FILE");
+    }
+    int64_t school;
+    if ((r = parse_id(opts[0].value, "--school", &school))) {
+        return r;
+    }
+    const char *cc = env_or("CLASSMENT_DEFAULT_CC", "91");
+    if (strlen(cc) > 3 || strspn(cc, "0123456789") != strlen(cc) || cc[0] == '0') {
+        return fail("CLASSMENT_DEFAULT_CC must be 1-3 digits, e.g. 91");
+    }
+    char *csv = NULL;
+    size_t csv_len = 0;
+    if ((r = read_file(path, &csv, &csv_len))) {
+        return r;
+    }
+    struct crypto_keys keys;
+    memset(&keys, 0, sizeof keys);
+    struct arena arena = { 0 };
+    struct import_batch b;
+    import_init(&b, &arena);
+    struct import_params p = { .n = 0 };
+    PGconn *pg = NULL;
+    PGresult *res = NULL;
+    char school_s[24];
+    snprintf(school_s, sizeof school_s, "%" PRId64, school);
+    const char *school_param[] = { school_s };
+    if ((r = load_keys(&keys)) || !(pg = db_connect())) {
+        r = RC_FAIL;
+        goto out;
+    }
+    if ((r = db_command(pg, "BEGIN", 0, NULL, "begin"))) {
+        goto out;
+    }
+    res = db_exec(pg, "SELECT 1 FROM schools WHERE id = $1", 1, school_param);
+    if (!db_ok(res)) {
+        r = db_fail(pg, res, "reading the school");
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        r = fail("no school with id %s", school_s);
+        goto out;
+    }
+    PQclear(res);
+    res = NULL;
+    if (import_parse(&b, csv, csv_len, cc) != 0) {
+        r = fail("out of memory");
+        goto out;
+    }
+    if (!b.fatal) {
+        import_check_params(&b, &keys, school, &p);
+        if (!(res = import_exec(pg, IMPORT_CHECK_SQL, &p, "checking the rows"))) {
+            r = RC_FAIL;
+            goto out;
+        }
+        import_check_result(&b, res);
+        PQclear(res);
+        res = NULL;
+    }
+    bool write = !dry_run && b.n_errors == 0 && b.n_students > 0;
+    if (write) {
+        import_reserve_params(&b, &p);
+        if (!(res = import_exec(pg, IMPORT_RESERVE_SQL, &p, "reserving ids"))) {
+            r = RC_FAIL;
+            goto out;
+        }
+        int bad = import_reserve_result(&b, res);
+        PQclear(res);
+        res = NULL;
+        if (bad) {
+            r = fail("reserving ids: the database answered fewer than asked");
+            goto out;
+        }
+        import_write_params(&b, &keys, school, &p);
+        if (!(res = import_exec(pg, IMPORT_WRITE_SQL, &p, "writing the rows"))) {
+            r = RC_FAIL;
+            goto out;
+        }
+        import_write_result(&b, res);
+        PQclear(res);
+        res = NULL;
+    }
+    if ((r = db_command(pg, "COMMIT", 0, NULL, "commit"))) {
+        goto out;
+    }
+    for (size_t i = 0; i < b.n_errors; i++) {
+        const struct import_error *e = &b.errors[i];
+        if (e->row == 0) {
+            fprintf(stderr, "%s\n", e->message);
+        } else if (!e->column[0]) {
+            fprintf(stderr, "row %d: %s\n", e->row, e->message);
+        } else {
+            fprintf(stderr, "row %d, column %s: %s\n", e->row, e->column, e->message);
+        }
+    }
+    bool clean = b.n_errors == 0;
+    printf("{\"rows\":%zu,\"created\":%" PRId64 ",\"guardians_created\":%" PRId64
+           ",\"guardians_linked\":%" PRId64 ",\"dry_run\":%s,\"errors\":%zu}\n",
+           b.n_rows, write ? b.created : clean ? (int64_t)b.n_students : 0,
+           write ? b.guardians_created : clean ? (int64_t)b.n_new_users : 0,
+           write ? b.guardians_linked : clean ? (int64_t)b.n_links : 0,
+           dry_run ? "true" : "false", b.errors_total);
+    if (!clean) {
+        fprintf(stderr, "%s: %zu rows, %zu errors: %s\n", prog, b.n_rows, b.errors_total,
+                dry_run ? "this was a dry run" : "nothing was imported");
+        r = RC_FAIL;
+    }
+out:
+    PQclear(res);
+    import_params_free(&p);
+    db_close(pg);
+    arena_deinit(&arena);
+    if (csv) {
+        sodium_memzero(csv, csv_len);
+        free(csv);
+    }
+    crypto_keys_wipe(&keys);
+    return r;
+}
+
 /* ---- keys ---- */
 
 static int keys_init(int argc, char **argv)
@@ -951,6 +1156,7 @@ static const struct command commands[] = {
     { "school", "activate", school_activate },
     { "school", "terminate", school_terminate },
     { "audit", NULL, audit },
+    { "import", "students", import_students },
     { "keys", "init", keys_init },
     { "keys", "rotate", keys_rotate },
 };

@@ -3,6 +3,10 @@
  *        an active trip each, S parents per trip whose children ride that route, a session
  *        for every driver and parent; prints {"url", "drivers": [{token, trip}],
  *        "parents": [{token, trip}]} (PROTOCOL.md, "Load fixtures").
+ *   records [--sections N] [--students M] [--url URL] [--out FILE]   one school with a
+ *        current year, N sections (default 300) over twelve classes, each with a class
+ *        teacher and M students (default 40) with a parent each; prints {"url", "school",
+ *        "admin": token, "sections": [{token, section, class, name, students: [ids]}]}.
  *   demo --school ID                                       a route of real-looking stops in
  *        Bengaluru, a bus, a driver, two parents and their children for the demo school;
  *        prints {"route", "driver": {phone, token}, "parents": [{phone}]}.
@@ -27,6 +31,8 @@
 #define MAX_TRIPS 10000
 #define MAX_PARENTS 1000
 #define STOPS_PER_ROUTE 6
+#define MAX_SECTIONS 2000
+#define MAX_SECTION_STUDENTS 100
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -228,8 +234,8 @@ static void insert_riders(PGconn *pg, int64_t school, int64_t route, const int64
     exec_cmd(pg, "creating students",
              "WITH input AS (SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[])"
              "   AS x(parent, stop, adm)),"
-             " st AS (INSERT INTO students (school_id, name, admission_no, class_name, section)"
-             "   SELECT $1, 'Student ' || adm, adm, '5', 'A' FROM input RETURNING id, admission_no),"
+             " st AS (INSERT INTO students (school_id, name, admission_no)"
+             "   SELECT $1, 'Student ' || adm, adm FROM input RETURNING id, admission_no),"
              " g AS (INSERT INTO guardians (student_id, user_id, school_id, relationship)"
              "   SELECT st.id, input.parent, $1, 'parent' FROM st"
              "   JOIN input ON input.adm = st.admission_no)"
@@ -333,6 +339,134 @@ static int cmd_load(int argc, char **argv, PGconn *pg, const struct crypto_keys 
     return 0;
 }
 
+/* One school's structure for the records benchmark: a current year, twelve classes with
+ * sections spread over them, a class teacher (assigned one subject) and a session for each
+ * section, students placed in every section each with one parent, and an admin session. */
+static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_keys *keys)
+{
+    const char *sections_s = arg_value(argc, argv, "--sections");
+    const char *students_s = arg_value(argc, argv, "--students");
+    const char *url = arg_value(argc, argv, "--url");
+    const char *out_path = arg_value(argc, argv, "--out");
+    long n_sections = sections_s ? strtol(sections_s, NULL, 10) : 300;
+    long per_section = students_s ? strtol(students_s, NULL, 10) : 40;
+    if (n_sections < 1 || n_sections > MAX_SECTIONS || per_section < 1 ||
+        per_section > MAX_SECTION_STUDENTS) {
+        die("records needs --sections 1-%d and --students 1-%d", MAX_SECTIONS,
+            MAX_SECTION_STUDENTS);
+    }
+    if (!url) {
+        url = "ws://127.0.0.1:8080/v1/ws";
+    }
+    exec_cmd(pg, "begin", "BEGIN", 0, NULL);
+    char name[64];
+    snprintf(name, sizeof name, "Records fixture %lld", (long long)time(NULL));
+    int64_t school = insert_school(pg, name);
+    int64_t phone_base = 7000000000LL + (school % 2000) * 1000000LL;
+    size_t n_students = (size_t)(n_sections * per_section);
+    int64_t admin;
+    int64_t *teachers = xcalloc((size_t)n_sections, sizeof *teachers);
+    int64_t *parents = xcalloc(n_students, sizeof *parents);
+    create_users(pg, keys, school, "admin", "Records admin", phone_base, 1, &admin);
+    create_users(pg, keys, school, "teacher", "Teacher", phone_base + 1, (size_t)n_sections,
+                 teachers);
+    create_users(pg, keys, school, "parent", "Parent", phone_base + 1 + MAX_SECTIONS,
+                 n_students, parents);
+    struct strbuf c_teacher, c_parent;
+    strbuf_init(&c_teacher);
+    strbuf_init(&c_parent);
+    strbuf_append(&c_teacher, "{", 1);
+    strbuf_append(&c_parent, "{", 1);
+    for (long i = 0; i < n_sections; i++) {
+        strbuf_printf(&c_teacher, "%s%" PRId64, i ? "," : "", teachers[i]);
+    }
+    for (size_t i = 0; i < n_students; i++) {
+        strbuf_printf(&c_parent, "%s%" PRId64, i ? "," : "", parents[i]);
+    }
+    strbuf_append(&c_teacher, "}", 1);
+    strbuf_append(&c_parent, "}", 1);
+    char school_s[24], per_s[24];
+    const char *params[] = { dbval_i64(school, school_s), c_teacher.data, c_parent.data,
+                             dbval_i64(per_section, per_s) };
+    /* Section k (1-based) is in class (k - 1) % 12 + 1, named S<k>; its class teacher is
+     * teacher k, assigned the class's one subject; its students are placed in roll order and
+     * student j of the school has parent j. */
+    exec_cmd(pg, "creating the structure",
+             "WITH y AS (INSERT INTO academic_years (school_id, name, starts_on, ends_on, current)"
+             "   VALUES ($1, 'Bench year', current_date - 150, current_date + 200, true)"
+             "   RETURNING id),"
+             " c AS (INSERT INTO classes (school_id, year_id, name, seq)"
+             "   SELECT $1, y.id, 'Class ' || n, n FROM y, generate_series(1, 12) n"
+             "   RETURNING id, seq),"
+             " t AS (SELECT k, teacher FROM unnest($2::bigint[]) WITH ORDINALITY AS x(teacher, k)),"
+             " s AS (INSERT INTO sections (school_id, year_id, class_id, name, class_teacher_id)"
+             "   SELECT $1, y.id, c.id, 'S' || t.k, t.teacher FROM y, t"
+             "   JOIN c ON c.seq = (t.k - 1) % 12 + 1 RETURNING id, class_id, class_teacher_id),"
+             " j AS (INSERT INTO subjects (school_id, class_id, name)"
+             "   SELECT $1, c.id, 'Mathematics' FROM c RETURNING id, class_id),"
+             " a AS (INSERT INTO teacher_assignments (school_id, teacher_id, section_id, subject_id)"
+             "   SELECT $1, s.class_teacher_id, s.id, j.id FROM s JOIN j USING (class_id)),"
+             " p AS (SELECT k, parent FROM unnest($3::bigint[]) WITH ORDINALITY AS x(parent, k)),"
+             " ranked AS (SELECT s.id AS section, row_number() OVER (ORDER BY s.id) AS k FROM s),"
+             " st AS (INSERT INTO students (school_id, name, admission_no, section_id, year_id,"
+             "   roll_no, enrolled_on)"
+             "   SELECT $1, 'Student ' || r.k || '-' || n, 'R' || r.k || '-' || n, r.section,"
+             "   y.id, n, current_date - 150"
+             "   FROM y, ranked r, generate_series(1, $4::int) n"
+             "   RETURNING id, section_id, roll_no)"
+             " INSERT INTO guardians (student_id, user_id, school_id, relationship)"
+             " SELECT st.id, p.parent, $1, 'mother' FROM st"
+             " JOIN ranked r ON r.section = st.section_id"
+             " JOIN p ON p.k = (r.k - 1) * $4::int + st.roll_no",
+             4, params);
+    strbuf_deinit(&c_teacher);
+    strbuf_deinit(&c_parent);
+    char (*teacher_tokens)[CRYPTO_TOKEN_CHARS + 1] = xcalloc((size_t)n_sections,
+                                                             sizeof *teacher_tokens);
+    char admin_token[1][CRYPTO_TOKEN_CHARS + 1];
+    create_sessions(pg, school, teachers, (size_t)n_sections, teacher_tokens);
+    create_sessions(pg, school, &admin, 1, admin_token);
+    const char *p2[] = { school_s };
+    PGresult *res = exec_ok(pg, "listing the sections",
+                            "SELECT s.id, s.class_teacher_id, c.name, s.name,"
+                            " array_to_string(array_agg(st.id ORDER BY st.roll_no), ',')"
+                            " FROM sections s JOIN classes c ON c.id = s.class_id"
+                            " JOIN students st ON st.section_id = s.id"
+                            " WHERE s.school_id = $1 GROUP BY s.id, c.name ORDER BY s.id",
+                            1, p2);
+    exec_cmd(pg, "commit", "COMMIT", 0, NULL);
+
+    FILE *out = out_path ? fopen(out_path, "w") : stdout;
+    if (!out) {
+        die("cannot write %s: %s", out_path, strerror(errno));
+    }
+    fprintf(out, "{\"url\": \"%s\", \"school\": %" PRId64 ",\n \"admin\": \"%s\",\n"
+                 " \"sections\": [", url, school, admin_token[0]);
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t teacher = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        size_t k = 0;
+        while (k < (size_t)n_sections && teachers[k] != teacher) {
+            k++;
+        }
+        fprintf(out, "%s\n  {\"token\": \"%s\", \"section\": %s, \"class\": \"%s\","
+                     " \"name\": \"%s\", \"students\": [%s]}",
+                i ? "," : "", k < (size_t)n_sections ? teacher_tokens[k] : "",
+                PQgetvalue(res, i, 0), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+                PQgetvalue(res, i, 4));
+    }
+    fprintf(out, "]}\n");
+    PQclear(res);
+    if (out != stdout && fclose(out) != 0) {
+        die("cannot write %s", out_path);
+    }
+    sodium_memzero(teacher_tokens, (size_t)n_sections * sizeof *teacher_tokens);
+    sodium_memzero(admin_token, sizeof admin_token);
+    free(teacher_tokens);
+    free(teachers);
+    free(parents);
+    return 0;
+}
+
 /* Stops of the demo route: a school run through south Bengaluru. */
 static const char *const demo_stops[STOPS_PER_ROUTE] = {
     "Jayanagar 4th Block", "South End Circle", "Lalbagh West Gate",
@@ -385,6 +519,8 @@ int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         printf("Usage: classment-fixture load --trips T --parents S [--url URL] [--out FILE]\n"
+               "       classment-fixture records [--sections N] [--students M] [--url URL]"
+               " [--out FILE]\n"
                "       classment-fixture demo --school ID\n"
                "Environment: CLASSMENT_DB, CLASSMENT_KEY_FILE\n");
         return argc < 2 ? 2 : 0;
@@ -409,10 +545,12 @@ int main(int argc, char **argv)
     int r;
     if (strcmp(argv[1], "load") == 0) {
         r = cmd_load(argc - 2, argv + 2, pg, &keys);
+    } else if (strcmp(argv[1], "records") == 0) {
+        r = cmd_records(argc - 2, argv + 2, pg, &keys);
     } else if (strcmp(argv[1], "demo") == 0) {
         r = cmd_demo(argc - 2, argv + 2, pg, &keys);
     } else {
-        die("unknown command (load or demo)");
+        die("unknown command (load, records or demo)");
     }
     PQfinish(pg);
     crypto_keys_wipe(&keys);

@@ -370,7 +370,7 @@ static uint8_t *build_student_create(struct mx *mx, int caller, int scope, size_
 {
     (void)mx, (void)caller;
     /* Admission numbers are unique within a school: B's "B-1" is free in A. */
-    return tmsg_build(len, "{name: \"New pupil\", admission_no: %s, class: \"5\"}",
+    return tmsg_build(len, "{name: \"New pupil\", admission_no: %s}",
                       scope == OWN ? "A-9" : "B-1");
 }
 
@@ -386,10 +386,17 @@ static uint8_t *build_student_x(struct mx *mx, int caller, int scope, size_t *le
     return tmsg_build(len, "{id: %D}", scope == OWN ? mx->student_x : mx->student_b);
 }
 
+static uint8_t *build_student_leave(struct mx *mx, int caller, int scope, size_t *len)
+{
+    (void)caller;
+    return tmsg_build(len, "{id: %D, reason: moved}",
+                      scope == OWN ? mx->student_x : mx->student_b);
+}
+
 static uint8_t *build_student_update(struct mx *mx, int caller, int scope, size_t *len)
 {
     (void)caller;
-    return tmsg_build(len, "{id: %D, name: \"Renamed pupil\", section: B}",
+    return tmsg_build(len, "{id: %D, name: \"Renamed pupil\", nationality: Indian}",
                       scope == OWN ? mx->student_x : mx->student_b);
 }
 
@@ -542,8 +549,10 @@ static const struct row rows[] = {
     /* School set-up, admins only. Run in this order on the spare student_x: linked and
      * unlinked, assigned and unassigned, updated, and deleted last. */
     { "student.create",       build_student_create,  "uoffff", "uoffff", NULL, false },
-    { "student.get",          build_student_id,      "uoffff", "unffff", NULL, false },
-    { "student.list",         build_empty,           "uoffff", "uoffff", check_student_list,
+    /* A teacher reads the students of their sections (the matrix's teacher has none); a
+     * parent reads their own child (student_a). */
+    { "student.get",          build_student_id,      "uofffo", "unnffn", NULL, false },
+    { "student.list",         build_empty,           "uoefff", "uoefff", check_student_list,
       false },
     { "guardian.link",        build_guardian_link,   "uoffff", "unffff", NULL, false },
     { "guardian.list",        build_guardian_list,   "uoffff", "unffff", NULL, false },
@@ -563,6 +572,7 @@ static const struct row rows[] = {
     { "bus.update",           build_bus_update,      "uoffff", "unffff", NULL, false },
     { "bus.delete",           build_bus_delete,      "uoffff", "unffff", NULL, false },
     { "student.update",       build_student_update,  "uoffff", "unffff", NULL, false },
+    { "student.leave",        build_student_leave,   "uoffff", "unffff", NULL, false },
     { "student.delete",       build_student_x,       "uoffff", "unffff", NULL, false },
     /* Run in this order: the driver starts trip_a, sends a position, parents and admins
      * follow it. Another school's route and trip are not found. */
@@ -595,36 +605,6 @@ static const struct row *find_row(const char *op)
 }
 
 /* ---- running it ---- */
-
-static const char *outcome_of(const struct tmsg *m)
-{
-    if (!m) {
-        return "no reply";
-    }
-    if (tauth_is_ok(m)) {
-        const msgpack_object *d = tmsg_get(tmsg_root(m), "data");
-        return d->type == MSGPACK_OBJECT_ARRAY && d->via.array.size == 0 ? "e" : "o";
-    }
-    static const struct {
-        const char *code;
-        const char *letter;
-    } codes[] = {
-        { "bad_request", "b" }, { "unauthenticated", "u" }, { "forbidden", "f" },
-        { "not_found", "n" },   { "conflict", "c" },
-    };
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        if (tauth_is_err(m, codes[i].code, NULL)) {
-            return codes[i].letter;
-        }
-    }
-    return "?";
-}
-
-static bool outcome_matches(char want, const char *got)
-{
-    /* An empty list is also a success. */
-    return got[0] == want || (want == 'o' && got[0] == 'e');
-}
 
 static struct wsclient *conn_of(struct mx *mx, int caller)
 {
@@ -661,12 +641,12 @@ static bool run_cell(struct mx *mx, const struct row *r, int caller, int scope, 
         break;
     }
     free(args);
-    const char *got = outcome_of(m);
+    const char *got = tauth_outcome(m);
     const char *why = NULL;
-    if (outcome_matches(want, got) && got[0] == 'o' && r->check) {
+    if (tauth_outcome_matches(want, got) && got[0] == 'o' && r->check) {
         why = r->check(mx, caller, scope, m);
     }
-    bool ok = outcome_matches(want, got) && !why;
+    bool ok = tauth_outcome_matches(want, got) && !why;
     if (!ok) {
         size_t n = strlen(report);
         snprintf(report + n, cap - n, "  %-22s %-9s %-16s expected %c, got %s%s%s: %.300s\n",

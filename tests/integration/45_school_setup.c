@@ -23,6 +23,7 @@
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
 #include "tests/support/tclient.h"
+#include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
 #define AUDIT_WAIT_MS 5000
@@ -76,6 +77,27 @@ static int group_setup(void **state)
     if (f->parent1 < 0 || f->parent2 < 0 || f->driver1 < 0 || f->teacher1 < 0 ||
         f->parent_b < 0 || f->driver_b < 0) {
         return -1;
+    }
+    /* Students are placed in sections of the current year: A's classes 4 (A), 5 (A, B) and
+     * 6 (C, D, Q). */
+    if (trec_year(f->a.c, "2026-27", "2026-04-01", "2027-03-31", true) < 0) {
+        return -1;
+    }
+    static const struct {
+        const char *cls, *sections[4];
+    } plan[] = {
+        { "4", { "A", NULL } }, { "5", { "A", "B", NULL } }, { "6", { "C", "D", "Q", NULL } },
+    };
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
+        int64_t c = trec_class(f->a.c, plan[i].cls);
+        if (c < 0) {
+            return -1;
+        }
+        for (size_t k = 0; plan[i].sections[k]; k++) {
+            if (trec_section(f->a.c, c, plan[i].sections[k], 0) < 0) {
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -358,6 +380,22 @@ static void test_student_create_get_list_update_delete(void **state)
     CALL_ERR("not_found", "id", a, "student.update", "{id: %D, name: Y}", sb);
     CALL_ERR("not_found", "id", a, "student.delete", "{id: %D}", sb);
 
+    /* Placement: a section of a class of the current year, named together. */
+    CALL_ERR("not_found", "class", a, "student.create",
+             "{name: X, admission_no: X-1, class: %s, section: A}", "9");
+    CALL_ERR("not_found", "section", a, "student.create",
+             "{name: X, admission_no: X-1, class: %s, section: Z}", "5");
+    CALL_ERR("bad_request", "section", a, "student.create",
+             "{name: X, admission_no: X-1, section: A}");
+    CALL_ERR("bad_request", "section", a, "student.create",
+             "{name: X, admission_no: X-1, class: %s}", "5");
+    CALL_ERR("bad_request", "section", a, "student.update", "{id: %D, section: D}", s1);
+    CALL_ERR("not_found", "class", f->b.c, "student.create",
+             "{name: X, admission_no: X-1, class: %s, section: A}", "5");
+    assert_int_equal(tauth_sql_int(f->h, "SELECT count(*) FROM students WHERE admission_no = 'X-1'",
+                                   NULL),
+                     0);
+
     /* list: filters, paging, no date of birth, nothing of school B. */
     int64_t s3 = create_id(a, "student.create",
                            "{name: Meera, admission_no: A-102, class: %s, section: A}", "5");
@@ -399,7 +437,7 @@ static void test_student_create_get_list_update_delete(void **state)
                    str_is(d, "admission_no", "A-100"),
                m);
     tmsg_free(m);
-    m = CALL_OK(a, "student.update", "{id: %D, section: D}", s1);
+    m = CALL_OK(a, "student.update", "{id: %D, class: %s, section: D}", s1, "6");
     tmsg_free(m);
     m = CALL_OK(a, "student.get", "{id: %D}", s1);
     assert_msg(str_is(data(m), "name", "Asha R") && str_is(data(m), "section", "D") &&
@@ -414,9 +452,43 @@ static void test_student_create_get_list_update_delete(void **state)
     tmsg_free(m);
     expect_audit(f, "student.delete", "student", s2, "ok");
     m = CALL_OK(a, "student.get", "{id: %D}", s2);
-    assert_msg(bool_is(data(m), "active", false), m);
+    assert_msg(bool_is(data(m), "active", false) && str_is(data(m), "status", "left") &&
+                   tmsg_get(data(m), "left_on") &&
+                   tmsg_get(data(m), "left_on")->type == MSGPACK_OBJECT_STR,
+               m);
     tmsg_free(m);
     CALL_ERR("not_found", "id", a, "student.delete", "{id: 999999999}");
+
+    /* The rest of the privacy policy's list, and leaving with a date and a reason. */
+    m = CALL_OK(a, "student.update", "{id: %D, nationality: Indian, enrolled_on: %s}", s3,
+                "2020-06-01");
+    tmsg_free(m);
+    m = CALL_OK(a, "student.get", "{id: %D}", s3);
+    d = data(m);
+    assert_msg(str_is(d, "nationality", "Indian") && str_is(d, "enrolled_on", "2020-06-01") &&
+                   str_is(d, "status", "enrolled") && int_of(d, "section_id") > 0 &&
+                   int_of(d, "year") > 0 && str_is(d, "class", "5") && str_is(d, "section", "A"),
+               m);
+    tmsg_free(m);
+    CALL_ERR("bad_request", "reason", a, "student.leave", "{id: %D}", s3);
+    CALL_ERR("bad_request", "on", a, "student.leave", "{id: %D, reason: moved, on: %s}", s3,
+             "2024-02-30");
+    CALL_ERR("not_found", "id", a, "student.leave", "{id: %D, reason: moved}", sb);
+    m = CALL_OK(a, "student.leave", "{id: %D, reason: \"moved town\", on: %s}", s3,
+                "2025-01-15");
+    tmsg_free(m);
+    expect_audit(f, "student.leave", "student", s3, "ok");
+    m = CALL_OK(a, "student.get", "{id: %D}", s3);
+    d = data(m);
+    assert_msg(str_is(d, "status", "left") && str_is(d, "left_on", "2025-01-15") &&
+                   str_is(d, "leave_reason", "moved town") && bool_is(d, "active", false),
+               m);
+    tmsg_free(m);
+    m = CALL_OK(a, "student.list", "{status: left, class: %s}", "5");
+    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", s3) &&
+                   str_is(item(data(m), "", 0), "status", "left"),
+               m);
+    tmsg_free(m);
     f->passed++;
 }
 
@@ -618,12 +690,14 @@ static void test_student_get_with_a_tampered_dob(void **state)
     long long before = tauth_metric(harness_port(f->h), failures);
     m = CALL_OK(a, "student.get", "{id: %D}", s);
     const msgpack_object *d = data(m);
-    assert_msg(d && d->type == MSGPACK_OBJECT_MAP && d->via.map.size == 11 &&
+    assert_msg(d && d->type == MSGPACK_OBJECT_MAP && d->via.map.size == 18 &&
                    int_is(d, "id", s) && str_is(d, "name", "Tampered") &&
                    str_is(d, "admission_no", "T-1") && nil_at(d, "dob") &&
                    str_is(d, "gender", "male") && str_is(d, "class", "4") &&
                    str_is(d, "section", "A") && int_is(d, "roll_no", 3) &&
-                   bool_is(d, "active", true) && len_of(d, "guardians") == 1 &&
+                   bool_is(d, "active", true) && str_is(d, "status", "enrolled") &&
+                   nil_at(d, "left_on") && nil_at(d, "leave_reason") &&
+                   len_of(d, "guardians") == 1 &&
                    int_is(item(d, "guardians", 0), "user", f->parent1) &&
                    str_is(item(d, "guardians", 0), "relationship", "aunt") &&
                    nil_at(d, "route"),
@@ -1471,7 +1545,7 @@ static void test_changes_end_live_subscriptions_at_once(void **state)
     tmsg_free(m);
     CALL_ERR("conflict", "stops", a, "route.update",
              "{id: %D, stops: [{name: X, lat: 1, lon: 1}]}", r);
-    m = CALL_OK(a, "student.update", "{id: %D, section: Q}", s);
+    m = CALL_OK(a, "student.update", "{id: %D, class: %s, section: Q}", s, "6");
     tmsg_free(m);
     assert_true(tclient_quiet(parent.c, 300));
     m = CALL_OK(a, "student.delete", "{id: %D}", s);

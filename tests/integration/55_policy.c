@@ -207,11 +207,13 @@ static void test_the_parent_of_a_student_who_left_does_not_follow_the_trip(void 
     const char *follows = access_sql(ACCESS_FOLLOWS_TRIP);
     PGconn *pg = connect_db();
     char sql[256];
-    snprintf(sql, sizeof sql, "UPDATE students SET active = false WHERE id = %lld",
+    snprintf(sql, sizeof sql, "UPDATE students SET active = false, status = 'left',"
+             " left_on = current_date WHERE id = %lld",
              (long long)ids.student_a);
     PQclear(PQexec(pg, sql));
     enum policy_answer left = ask(ids.school_a, ids.parent_a, ROLE_PARENT, follows, ids.trip_a);
-    snprintf(sql, sizeof sql, "UPDATE students SET active = true WHERE id = %lld",
+    snprintf(sql, sizeof sql, "UPDATE students SET active = true, status = 'enrolled',"
+             " left_on = NULL WHERE id = %lld",
              (long long)ids.student_a);
     PQclear(PQexec(pg, sql));
     PQfinish(pg);

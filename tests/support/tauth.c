@@ -479,3 +479,32 @@ long long tauth_metric(int port, const char *sample)
     free(body);
     return v;
 }
+
+const char *tauth_outcome(const struct tmsg *m)
+{
+    if (!m) {
+        return "no reply";
+    }
+    if (tauth_is_ok(m)) {
+        const msgpack_object *d = tmsg_get(tmsg_root(m), "data");
+        return d && d->type == MSGPACK_OBJECT_ARRAY && d->via.array.size == 0 ? "e" : "o";
+    }
+    static const struct {
+        const char *code;
+        const char *letter;
+    } codes[] = {
+        { "bad_request", "b" }, { "unauthenticated", "u" }, { "forbidden", "f" },
+        { "not_found", "n" },   { "conflict", "c" },
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (tauth_is_err(m, codes[i].code, NULL)) {
+            return codes[i].letter;
+        }
+    }
+    return "?";
+}
+
+bool tauth_outcome_matches(char want, const char *got)
+{
+    return got[0] == want || (want == 'o' && got[0] == 'e');
+}

@@ -31,6 +31,12 @@ struct tmsg *tauth_vcall(struct wsclient *c, const char *op, const char *args_fm
 bool tauth_is_ok(const struct tmsg *m);
 /* ok:false with this error code, and this field unless field is NULL. */
 bool tauth_is_err(const struct tmsg *m, const char *code, const char *field);
+/* The outcome of a reply as one letter, for role matrices: "o" ok, "e" ok with an empty list,
+ * "b" bad_request, "u" unauthenticated, "f" forbidden, "n" not_found, "c" conflict; "?" for
+ * any other error and "no reply" for NULL. */
+const char *tauth_outcome(const struct tmsg *m);
+/* Whether an outcome letter is the expected one (an empty list is also a success). */
+bool tauth_outcome_matches(char want, const char *got);
 /* A signed integer at path (positive or negative msgpack integer). */
 bool tauth_int(const struct tmsg *m, const char *path, int64_t *out);
 /* Copies the string at path into out (NUL-terminated); false when missing or too long. */
