@@ -467,6 +467,45 @@ static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_ke
     return 0;
 }
 
+/* The demo school's records: the current year, class 5 with section A (the teacher is its
+ * class teacher and teaches its three subjects), a Monday-to-Friday bell schedule of four
+ * periods with 5A's timetable, and the demo children placed in 5A. */
+static void insert_demo_records(PGconn *pg, int64_t school, int64_t teacher)
+{
+    char school_s[24], teacher_s[24];
+    const char *params[] = { dbval_i64(school, school_s), dbval_i64(teacher, teacher_s) };
+    exec_cmd(pg, "creating the demo records",
+             "WITH y AS (INSERT INTO academic_years (school_id, name, starts_on, ends_on, current)"
+             "   VALUES ($1, 'This year', current_date - 120, current_date + 240, true)"
+             "   RETURNING id),"
+             " c AS (INSERT INTO classes (school_id, year_id, name, seq)"
+             "   SELECT $1, y.id, '5', 5 FROM y RETURNING id, year_id),"
+             " s AS (INSERT INTO sections (school_id, year_id, class_id, name, class_teacher_id,"
+             "   room) SELECT $1, c.year_id, c.id, 'A', $2, 'Room 12' FROM c"
+             "   RETURNING id, class_id, year_id),"
+             " j AS (INSERT INTO subjects (school_id, class_id, name, code)"
+             "   SELECT $1, c.id, x.name, x.code FROM c,"
+             "   (VALUES ('Mathematics', 'MAT', 1), ('English', 'ENG', 2), ('Science', 'SCI', 3))"
+             "   AS x(name, code, n) RETURNING id, name),"
+             " a AS (INSERT INTO teacher_assignments (school_id, teacher_id, section_id, subject_id)"
+             "   SELECT $1, $2, s.id, j.id FROM s, j),"
+             " b AS (INSERT INTO bell_periods (school_id, weekday, period, starts, ends)"
+             "   SELECT $1, d, p, time '08:30' + (p - 1) * interval '45 minutes',"
+             "   time '09:10' + (p - 1) * interval '45 minutes'"
+             "   FROM generate_series(1, 5) d, generate_series(1, 4) p),"
+             " t AS (INSERT INTO timetable_slots (school_id, year_id, section_id, weekday, period,"
+             "   subject_id, teacher_id, room)"
+             "   SELECT $1, s.year_id, s.id, d, p, j.id, $2, 'Room 12' FROM s,"
+             "   generate_series(1, 5) d, generate_series(1, 3) p,"
+             "   j WHERE j.name = (ARRAY['Mathematics', 'English', 'Science'])[(d + p) % 3 + 1])"
+             " UPDATE students st SET section_id = s.id, year_id = s.year_id,"
+             "   enrolled_on = current_date - 120,"
+             "   roll_no = CASE st.admission_no WHEN (SELECT min(admission_no) FROM students"
+             "     WHERE school_id = $1 AND admission_no LIKE 'DEMO-%') THEN 1 ELSE 2 END"
+             " FROM s WHERE st.school_id = $1 AND st.admission_no LIKE 'DEMO-%'",
+             2, params);
+}
+
 /* Stops of the demo route: a school run through south Bengaluru. */
 static const char *const demo_stops[STOPS_PER_ROUTE] = {
     "Jayanagar 4th Block", "South End Circle", "Lalbagh West Gate",
@@ -505,11 +544,16 @@ static int cmd_demo(int argc, char **argv, PGconn *pg, const struct crypto_keys 
              "INSERT INTO buses (school_id, registration_no, capacity, driver_id)"
              " VALUES ($1, 'KA01AB1234', 40, $2)",
              2, p2);
+    int64_t teacher;
+    create_users(pg, keys, school, "teacher", "Meena (class teacher)", 9000000005LL, 1,
+                 &teacher);
+    insert_demo_records(pg, school, teacher);
     char token[1][CRYPTO_TOKEN_CHARS + 1];
     create_sessions(pg, school, &driver, 1, token);
     exec_cmd(pg, "commit", "COMMIT", 0, NULL);
     printf("{\"route\": %" PRId64 ", \"driver\": {\"phone\": \"+919000000002\", \"token\": \"%s\"},"
-           " \"parents\": [{\"phone\": \"+919000000003\"}, {\"phone\": \"+919000000004\"}]}\n",
+           " \"parents\": [{\"phone\": \"+919000000003\"}, {\"phone\": \"+919000000004\"}],"
+           " \"teacher\": {\"phone\": \"+919000000005\"}}\n",
            route, token[0]);
     sodium_memzero(token, sizeof token);
     return 0;

@@ -5,7 +5,9 @@
 // demo parent watches it and a parent of another route watches nothing; both lose the network
 // for a while and carry on. Meanwhile the school's admin, at a desk, watches the bus on the
 // console's live map, draws a new route on its map and puts a new student on it through the
-// forms the console builds from sys.schema. Prints one line per check and exits non-zero when
+// forms the console builds from sys.schema. Then a teacher takes the register of a class on
+// the teacher page and marks a child absent while the child's parent watches the parent page
+// for the notice, across a network drop. Prints one line per check and exits non-zero when
 // any failed.
 import fs from "node:fs";
 import { chromium } from "playwright-core";
@@ -25,7 +27,7 @@ const SPEED = 30;
 const TICK_MS = 200;
 const OFFLINE_MS = 4000;
 const WAIT_MS = 15000;
-const DEADLINE_MS = 150000;
+const DEADLINE_MS = 240000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
@@ -158,7 +160,123 @@ async function setUpOtherRoute(browser) {
   const student = await call("student.create", { name: "Other child", admission_no: "BT-OTHER-1" });
   await call("guardian.link", { student: student.id, user: user.id, relationship: "mother" });
   await call("route.assign", { route: route.id, student: student.id, stop: route.stops[0].id });
+  await setUpRecords(call);
   await ctx.close();
+}
+
+// ---- school records: a current year, class 5 A with its class teacher, one student with a
+// parent, and one lesson a week in the teacher's timetable (set-up, through the API) ---------
+
+const RECORDS_TEACHER_PHONE = "+919000000066";
+const RECORDS_PARENT_PHONE = "+919000000055";
+const records = {};
+
+async function setUpRecords(call) {
+  const y = new Date().getFullYear();
+  await call("year.create", { name: `Browser ${y}`, starts_on: `${y - 1}-06-01`, ends_on: `${y + 1}-05-31`, current: true });
+  const teacher = await call("user.create", { role: "teacher", name: "Records teacher", phone: RECORDS_TEACHER_PHONE });
+  const parent = await call("user.create", { role: "parent", name: "Records parent", phone: RECORDS_PARENT_PHONE });
+  const cls = await call("class.create", { name: "5", seq: 5 });
+  const section = await call("section.create", { class: cls.id, name: "A", class_teacher: teacher.id, room: "R5" });
+  const student = await call("student.create", { name: "Asha Records", admission_no: "BT-REC-1",
+    class: "5", section: "A", roll_no: 1 });
+  await call("guardian.link", { student: student.id, user: parent.id, relationship: "mother" });
+  const subject = await call("subject.create", { class: cls.id, name: "Mathematics" });
+  await call("teacher.assign", { teacher: teacher.id, section: section.id, subject: subject.id });
+  await call("timetable.bells.set", { weekday: 1, periods: [{ period: 1, starts: "08:00", ends: "08:45" }] });
+  await call("timetable.set", { section: section.id, weekday: 1, period: 1, subject: subject.id, teacher: teacher.id });
+  Object.assign(records, { teacher: teacher.id, parent: parent.id, section: section.id, student: student.id });
+}
+
+// ---- the teacher's register: the teacher marks the child absent, the parent is told --------
+
+async function teacherRegister(browser) {
+  const R = await newFace(browser, "records parent");
+  await login(R.page, "/parent", RECORDS_PARENT_PHONE);
+  await R.page.waitForSelector("#app:not([hidden])");
+  const T = await newFace(browser, "teacher");
+  await login(T.page, "/teacher", RECORDS_TEACHER_PHONE);
+  await T.page.waitForSelector("#app:not([hidden])");
+  const button = T.page.locator(`#sections button[data-section="${records.section}"]`);
+  await button.waitFor();
+  check("teacher sees their section as a button", (await T.page.locator("#sections button").count()) === 1,
+        await button.innerText());
+  const week = await until(async () => { const w = await T.page.locator("#week").innerText(); return /Mathematics/.test(w) ? w : null; }, 5000);
+  check("teacher sees their week", !!week, (week || await T.page.locator("#week-msg").innerText()).replace(/\s+/g, " "));
+
+  await button.click();
+  const row = T.page.locator(`#rows [data-student="${records.student}"]`);
+  await row.waitFor();
+  const status = row.locator("button.status");
+  check("the register lists the student, unmarked as present",
+        (await status.getAttribute("data-status")) === "present" && /Asha Records/.test(await row.innerText()),
+        (await row.innerText()).replace(/\s+/g, " "));
+  await status.click();
+  check("tapping the status cycles it", (await status.getAttribute("data-status")) === "absent", await status.innerText());
+  await T.page.click("#save");
+  const saved = await until(async () => { const m = await T.page.locator("#save-msg").innerText(); return /Saved: 1 changed/.test(m) ? m : null; }, 8000);
+  check("teacher saved the register", !!saved, saved || await T.page.locator("#save-msg").innerText());
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  await T.page.screenshot({ path: `${cfg.shots}/teacher.png`, fullPage: true });
+
+  const told = await until(async () => {
+    const n = await R.page.locator("#notices").innerText();
+    return /Asha Records was marked absent today/.test(n) ? n : null;
+  }, 8000);
+  check("the parent is told the child was marked absent", !!told,
+        told || `notices: ${(await R.page.locator("#notices").innerText()).replace(/\n/g, " | ")}`);
+
+  // Read once shown: a reload lists nothing new.
+  await sleep(1000);
+  await R.page.reload();
+  await R.page.waitForSelector("#app:not([hidden])");
+  await until(async () => /online/.test(await R.page.locator("#conn").getAttribute("class")), 5000);
+  await sleep(1500);
+  const after = await R.page.locator("#notices").innerText();
+  check("a shown notice is marked read (not listed again)", !/absent/.test(after), after || "(no notices)");
+
+  // Both phones offline; the teacher changes the mark meanwhile, saves once back: the parent,
+  // who missed the event, gets the notice from notice.list on reconnecting.
+  await R.ctx.setOffline(true);
+  await T.ctx.setOffline(true);
+  await sleep(1000);
+  await status.click();
+  check("the register stays usable offline", (await status.getAttribute("data-status")) === "late", await status.innerText());
+  await T.ctx.setOffline(false);
+  const back = await until(async () => /online/.test(await T.page.locator("#conn").getAttribute("class")), 12000);
+  check("teacher's page reconnects", !!back, await T.page.locator("#conn").innerText());
+  await T.page.click("#save");
+  const saved2 = await until(async () => { const m = await T.page.locator("#save-msg").innerText(); return /Saved: 1 changed/.test(m) ? m : null; }, 8000);
+  check("teacher saved the correction after the reconnect", !!saved2, saved2 || await T.page.locator("#save-msg").innerText());
+  await R.ctx.setOffline(false);
+  const late = await until(async () => {
+    const n = await R.page.locator("#notices").innerText();
+    return /Asha Records was marked late today/.test(n) ? n : null;
+  }, 15000);
+  check("the parent gets the missed notice on reconnecting (notice.list)", !!late,
+        late || `notices: ${(await R.page.locator("#notices").innerText()).replace(/\n/g, " | ")}`);
+
+  // The calendar link: an absolute URL on this origin that serves the teacher's week.
+  await T.page.click("#calendar-get");
+  const link = T.page.locator("#calendar-link:not([hidden])");
+  await link.waitFor();
+  const href = await link.getAttribute("href");
+  const ics = href && href.startsWith(`${BASE}/v1/calendar/`) ? await fetch(href) : null;
+  const body = ics ? await ics.text() : "";
+  check("calendar link on the same origin serves the week", !!ics && ics.ok && /BEGIN:VCALENDAR/.test(body) &&
+        /Mathematics/.test(body), `${href} ${ics ? ics.status : ""}`);
+
+  // Another role is told the page is for teachers.
+  const O = await newFace(browser, "parent at the teacher page");
+  await login(O.page, "/teacher", OTHER_PHONE);
+  const away = await until(async () => {
+    const m = await O.page.locator("#login-msg").innerText();
+    return /for teachers/.test(m) && await O.page.locator("#app").isHidden() ? m : null;
+  }, 8000);
+  check("a parent is turned away from the teacher page", !!away, away || await O.page.locator("#login-msg").innerText());
+  await O.ctx.close();
+  await R.ctx.close();
+  await T.ctx.close();
 }
 
 // ---- the admin console: a route drawn on the map, a student put on it by generated forms ----
@@ -288,7 +406,7 @@ async function adminConsole(browser) {
 // ---- the run ------------------------------------------------------------------------------
 
 async function main() {
-  for (const path of ["/parent", "/driver", "/admin"]) {
+  for (const path of ["/parent", "/driver", "/admin", "/teacher"]) {
     const r = await fetch(BASE + path);
     const csp = r.headers.get("content-security-policy") || "";
     // Without a tile server the policy names no host but the server's own.
@@ -452,6 +570,7 @@ async function main() {
     check("screenshots written", true, `${cfg.shots}/parent.png, driver.png`);
 
     await adminConsole(browser);
+    await teacherRegister(browser);
 
     // The driver ends the trip; the parent sees it end.
     await D.page.click("#end");

@@ -303,12 +303,12 @@ function showTripsMsg() {
 
 // ---- notices ----------------------------------------------------------------------------
 
-function notice(key, text) {
+function notice(key, text, when) {
   if (notified.has(key)) return;
   notified.add(key);
   const li = document.createElement("li");
   const time = document.createElement("time");
-  const now = new Date();
+  const now = when ? new Date(when) : new Date();
   time.dateTime = now.toISOString();
   time.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   li.append(time, " ", text);
@@ -470,6 +470,8 @@ function clearTrips() {
   early.clear();
   $("notices").replaceChildren();
   $("no-notices").hidden = false;
+  lastNotice = 0;
+  childNames.clear();
 }
 
 // trip.mine, then trip.subscribe to each: after login and after every reconnect (a new
@@ -566,6 +568,71 @@ function onArrived(data) {
   render(tr);
 }
 
+// ---- attendance notices ---------------------------------------------------------------------
+
+// The server keeps a notice for each child marked absent or late (notice.list) and sends
+// attendance.marked to the parent's live connections. Both are shown the same way, each notice
+// once (by its id): the event makes the page fetch the notices it has not seen, and the unread
+// ones are marked read once shown (notice.read).
+let lastNotice = 0;               // highest notice id seen
+const childNames = new Map();     // student id -> name (trip.mine's students, or student.get)
+
+async function childName(id) {
+  if (childNames.has(id)) return childNames.get(id);
+  for (const tr of trips.values()) {
+    const s = (tr.students || []).find((x) => x.id === id);
+    if (s) { childNames.set(id, s.name); return s.name; }
+  }
+  let name = null;
+  try { name = (await cm.call("student.get", { id })).name || null; } catch { /* fall back */ }
+  if (name) childNames.set(id, name);
+  return name || t("yourChild");
+}
+
+function localDay() {
+  const d = new Date();
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+async function attendanceText(n) {
+  const name = await childName(n.student);
+  const status = t(`attendance.${n.status}`) !== `attendance.${n.status}` ? t(`attendance.${n.status}`) : n.status;
+  const text = n.day === localDay() ? t("attendance.today", { name, status })
+    : t("attendance.on", { name, status, day: n.day });
+  return n.note ? `${text} ${t("attendance.note", { note: n.note })}` : text;
+}
+
+// Runs one at a time, like refresh().
+let noticing = Promise.resolve();
+function loadNotices(ev) {
+  noticing = noticing.then(() => doLoadNotices(ev), () => doLoadNotices(ev));
+  return noticing;
+}
+
+async function doLoadNotices(ev) {
+  if (!cm.user || cm.user.role !== "parent") return;
+  let shown = 0;
+  try {
+    for (;;) {
+      const list = await cm.call("notice.list", { after: lastNotice, limit: 200 });
+      for (const n of list) {
+        lastNotice = Math.max(lastNotice, n.id);
+        if (n.read || n.kind !== "attendance") continue;
+        notice(`notice:${n.id}`, await attendanceText(n), n.at);
+        shown++;
+      }
+      if (list.length < 200) break;
+    }
+    if (shown) await cm.call("notice.read", { upto: lastNotice });
+  } catch {
+    // Offline or an older server: the event itself still says it; the next "ready" lists again.
+    if (ev) notice(`att:${ev.student}:${ev.day}:${ev.status}`, await attendanceText(ev));
+  }
+}
+
+cm.on("attendance.marked", (ev) => loadNotices(ev));
+
 // ---- login and session ------------------------------------------------------------------
 
 function showLogin(msg) {
@@ -585,7 +652,7 @@ function showApp() {
 
 function setupLoginForm() {
   setupLogin(cm, t, {
-    onUser: (user) => { if (user.role === "parent") refresh(); },
+    onUser: (user) => { if (user.role === "parent") { refresh(); loadNotices(); } },
     onLogout: () => { loggedOutByUser = true; },
   });
 }
@@ -623,7 +690,7 @@ async function main() {
   else showLogin();
   cm.on("session", onSession);
   cm.on("ready", (user) => {
-    if (user && user.role === "parent") refresh();
+    if (user && user.role === "parent") { refresh(); loadNotices(); }
     else if (!user && !$("app").hidden) onSession(null);
   });
   cm.start();

@@ -69,6 +69,16 @@ export const STRINGS = {
     notifyDenied: "Alerts are blocked in your browser settings.",
     notifyTitle: "School bus",
     sessionEnded: "You were logged out. Please log in again.",
+    yourChild: "Your child",
+    attendance: {
+      today: "{name} was marked {status} today.",
+      on: "{name} was marked {status} on {day}.",
+      note: "Note: {note}",
+      absent: "absent",
+      late: "late",
+      present: "present",
+      leave: "on leave",
+    },
   },
 };
 
