@@ -13,6 +13,7 @@
 
 #include "academics/academics.h"
 #include "academics/dates.h"
+#include "academics/notices.h"
 #include "academics/scope.h"
 #include "core/audit.h"
 #include "core/config.h"
@@ -21,7 +22,6 @@
 #include "core/msgbuf.h"
 #include "core/op_db.h"
 #include "core/op_pack.h"
-#include "core/presence.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 
@@ -161,12 +161,6 @@ static const char *arena_release(struct op_ctx *op, struct strbuf *sb)
 
 enum { MK_KIND, MK_BAD, MK_ENTRIES, MK_WRITTEN, MK_STUDENT, MK_USER, MK_STATUS, MK_NOTE };
 
-/* A parent to tell and the event for them (shared by the parents of one child). */
-struct tell {
-    int64_t user;
-    struct msgbuf *m;
-};
-
 static struct msgbuf *marked_event(const PGresult *res, int row, const char *day)
 {
     struct envelope_writer w;
@@ -181,11 +175,6 @@ static struct msgbuf *marked_event(const PGresult *res, int row, const char *day
     envelope_pack_key(&w.pk, "note");
     dbval_pack_text(&w.pk, res, row, MK_NOTE);
     return envelope_finish(&w);
-}
-
-static void send_to_peer(struct peer *p, void *arg)
-{
-    peer_send(p, arg);
 }
 
 static int marked(struct op_ctx *op, const PGresult *res)
@@ -203,8 +192,8 @@ static int marked(struct op_ctx *op, const PGresult *res)
     }
     int64_t entries = dbval_get_i64(res, 0, MK_ENTRIES);
     int64_t written = dbval_get_i64(res, 0, MK_WRITTEN);
-    struct tell *tells = NULL;
-    size_t n_tells = 0;
+    struct notices_outbox out;
+    notices_outbox_init(&out, ((struct academics *)op->domain)->presence);
     struct msgbuf *last = NULL;
     int64_t last_student = 0;
     for (int r = 1; r < n; r++) {
@@ -213,28 +202,17 @@ static int marked(struct op_ctx *op, const PGresult *res)
             audit_op(op, "attendance", student, "ok"); /* a correction */
             continue;
         }
-        if (!tells) {
-            tells = xcalloc((size_t)n, sizeof *tells);
-        }
         if (!last || student != last_student) {
+            msgbuf_unref(last);
             last = marked_event(res, r, st->day); /* one message per child, for all parents */
             last_student = student;
-        } else {
-            msgbuf_ref(last);
         }
-        tells[n_tells++] = (struct tell){ .user = dbval_get_i64(res, r, MK_USER), .m = last };
+        notices_outbox_add(&out, dbval_get_i64(res, r, MK_USER), last);
     }
-    struct presence *presence = ((struct academics *)op->domain)->presence;
+    msgbuf_unref(last);
     op_reply_fields(op, (struct op_field[]){ op_f_i64("marked", entries),
                                              op_f_i64("changed", written), { 0 } });
-    /* op is freed: tell the parents who are online now. */
-    for (size_t i = 0; i < n_tells; i++) {
-        if (presence) {
-            presence_each(presence, tells[i].user, send_to_peer, tells[i].m);
-        }
-        msgbuf_unref(tells[i].m);
-    }
-    free(tells);
+    notices_outbox_send(&out); /* op is freed: tell the parents who are online now */
     return 0;
 }
 

@@ -266,21 +266,17 @@ static size_t chars(const char *s)
     return n;
 }
 
-static bool digits(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-    }
-    return true;
-}
-
-static int number(const char *s, size_t n)
+/* A roll number of 1 to 4 digits as its value; 0 for anything else. (Dates are read by
+ * core/date.h.) */
+static int roll_number(const char *s)
 {
     int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = v * 10 + (s[i] - '0');
+    size_t n = 0;
+    for (; s[n]; n++) {
+        if (n == 4 || s[n] < '0' || s[n] > '9') {
+            return 0;
+        }
+        v = v * 10 + (s[n] - '0');
     }
     return v;
 }
@@ -514,8 +510,7 @@ static int check_row(struct import_batch *b, struct parse_maps *m, struct import
                   NATIONALITY_MAX_CHARS);
     }
     if (v[IC_ROLL_NO]) {
-        size_t n = strlen(v[IC_ROLL_NO]);
-        int roll = n > 0 && n <= 4 && digits(v[IC_ROLL_NO], n) ? number(v[IC_ROLL_NO], n) : 0;
+        int roll = roll_number(v[IC_ROLL_NO]);
         if (roll < 1 || roll > ROLL_NO_MAX) {
             add_error(b, s->row, col[IC_ROLL_NO], "must be a whole number from 1 to %d",
                       ROLL_NO_MAX);

@@ -3,9 +3,15 @@
  * and marks them read up to an id. */
 #include "academics/notices.h"
 
+#include <stdlib.h>
+
+#include "core/msgbuf.h"
 #include "core/op_db.h"
 #include "core/op_pack.h"
+#include "core/peer.h"
+#include "core/presence.h"
 #include "core/retention.h"
+#include "core/xalloc.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 200
@@ -13,6 +19,44 @@
 int notices_register_purge(struct retention *r, int days)
 {
     return retention_add(r, "notices", "SELECT purge_notices($1)", days);
+}
+
+/* --- live events --- */
+
+struct notices_send {
+    int64_t user;
+    struct msgbuf *m;
+};
+
+void notices_outbox_init(struct notices_outbox *o, struct presence *presence)
+{
+    *o = (struct notices_outbox){ .presence = presence };
+}
+
+void notices_outbox_add(struct notices_outbox *o, int64_t user, struct msgbuf *m)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 16;
+        o->items = xrealloc(o->items, o->cap * sizeof *o->items);
+    }
+    o->items[o->n++] = (struct notices_send){ .user = user, .m = msgbuf_ref(m) };
+}
+
+static void send_to_peer(struct peer *p, void *arg)
+{
+    peer_send(p, arg);
+}
+
+void notices_outbox_send(struct notices_outbox *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        if (o->presence) {
+            presence_each(o->presence, o->items[i].user, send_to_peer, o->items[i].m);
+        }
+        msgbuf_unref(o->items[i].m);
+    }
+    free(o->items);
+    *o = (struct notices_outbox){ .presence = NULL };
 }
 
 /* --- notice.list --- */

@@ -1,7 +1,13 @@
 /* The school's records: parents' notices: what they were told live, kept for when they were
  * offline. */
 #pragma once
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/op.h"
+
+struct msgbuf;
+struct presence;
 
 extern const struct op_def notice_ops[];
 
@@ -11,3 +17,18 @@ extern const struct op_def notice_ops[];
 struct retention;
 /* Registers the purge of old notices (purge_notices, sql/0009). Returns like retention_add. */
 int notices_register_purge(struct retention *r, int days);
+
+/* Events for users' live connections, gathered while an op reads its rows and sent after its
+ * reply (which frees the op): the notice's live half. Each message is shared by every
+ * connection of every user it was added for. */
+struct notices_outbox {
+    struct presence *presence; /* NULL: nothing is sent (the messages are dropped) */
+    struct notices_send *items;
+    size_t n, cap;
+};
+
+void notices_outbox_init(struct notices_outbox *o, struct presence *presence);
+/* Queues m (msgbuf_ref is taken) for user's connections. */
+void notices_outbox_add(struct notices_outbox *o, int64_t user, struct msgbuf *m);
+/* Sends everything queued to the users' connections online now, then frees the outbox. */
+void notices_outbox_send(struct notices_outbox *o);

@@ -169,6 +169,7 @@ async function setUpOtherRoute(browser) {
 
 const RECORDS_TEACHER_PHONE = "+919000000066";
 const RECORDS_PARENT_PHONE = "+919000000055";
+const LONE_TEACHER_PHONE = "+919000000044";
 const records = {};
 
 async function setUpRecords(call) {
@@ -176,6 +177,7 @@ async function setUpRecords(call) {
   await call("year.create", { name: `Browser ${y}`, starts_on: `${y - 1}-06-01`, ends_on: `${y + 1}-05-31`, current: true });
   const teacher = await call("user.create", { role: "teacher", name: "Records teacher", phone: RECORDS_TEACHER_PHONE });
   const parent = await call("user.create", { role: "parent", name: "Records parent", phone: RECORDS_PARENT_PHONE });
+  await call("user.create", { role: "teacher", name: "Teacher without a class", phone: LONE_TEACHER_PHONE });
   const cls = await call("class.create", { name: "5", seq: 5 });
   const section = await call("section.create", { class: cls.id, name: "A", class_teacher: teacher.id, room: "R5" });
   const student = await call("student.create", { name: "Asha Records", admission_no: "BT-REC-1",
@@ -241,7 +243,9 @@ async function teacherRegister(browser) {
   await T.ctx.setOffline(true);
   await sleep(1000);
   await status.click();
-  check("the register stays usable offline", (await status.getAttribute("data-status")) === "late", await status.innerText());
+  const tConn = await T.page.locator("#conn").getAttribute("class");
+  check("the register stays usable offline", /offline/.test(tConn) &&
+        (await status.getAttribute("data-status")) === "late", `${tConn}: ${await status.innerText()}`);
   await T.ctx.setOffline(false);
   const back = await until(async () => /online/.test(await T.page.locator("#conn").getAttribute("class")), 12000);
   check("teacher's page reconnects", !!back, await T.page.locator("#conn").innerText());
@@ -275,6 +279,18 @@ async function teacherRegister(browser) {
   }, 8000);
   check("a parent is turned away from the teacher page", !!away, away || await O.page.locator("#login-msg").innerText());
   await O.ctx.close();
+
+  // A teacher with no section is told so.
+  const L = await newFace(browser, "teacher without a section");
+  await login(L.page, "/teacher", LONE_TEACHER_PHONE);
+  await L.page.waitForSelector("#app:not([hidden])");
+  const lone = await until(async () => {
+    const m = await L.page.locator("#sections-msg").innerText();
+    return /not assigned to any section/.test(m) ? m : null;
+  }, 8000);
+  check("a teacher without a section is told so", !!lone && (await L.page.locator("#sections button").count()) === 0,
+        lone || await L.page.locator("#sections-msg").innerText());
+  await L.ctx.close();
   await R.ctx.close();
   await T.ctx.close();
 }

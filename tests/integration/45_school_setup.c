@@ -22,7 +22,9 @@
 #include "tests/support/harness.h"
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
+#include "tests/support/tdob.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tfixture.h"
 #include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
@@ -41,39 +43,19 @@ struct fx {
 
 #define N_TESTS 16
 
-static int64_t create_user(struct wsclient *admin, const char *role, const char *name,
-                           unsigned n, char *phone_out)
-{
-    char phone[TAUTH_PHONE_MAX];
-    tauth_phone(phone, n);
-    if (phone_out) {
-        memcpy(phone_out, phone, sizeof phone);
-    }
-    return tauth_user_create(admin, role, name, phone);
-}
-
 static int group_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     *state = f;
-    if (harness_start(&f->h, NULL) != 0) {
+    if (tfix_two_schools(&f->h, NULL, &f->a, &f->b) != 0) {
         return -1;
     }
-    char phone_a[TAUTH_PHONE_MAX], phone_b[TAUTH_PHONE_MAX];
-    tauth_phone(phone_a, 1);
-    tauth_phone(phone_b, 2);
-    if (tauth_school_create(f->h, "School A", "Admin A", phone_a, NULL) < 0 ||
-        tauth_school_create(f->h, "School B", "Admin B", phone_b, NULL) < 0 ||
-        tauth_login(f->h, phone_a, "web", "linux", "1.0", &f->a) != 0 ||
-        tauth_login(f->h, phone_b, "web", "linux", "1.0", &f->b) != 0) {
-        return -1;
-    }
-    f->parent1 = create_user(f->a.c, "parent", "Parent One", 11, f->parent1_phone);
-    f->parent2 = create_user(f->a.c, "parent", "Parent Two", 12, f->parent2_phone);
-    f->driver1 = create_user(f->a.c, "driver", "Driver One", 13, f->driver1_phone);
-    f->teacher1 = create_user(f->a.c, "teacher", "Teacher One", 14, NULL);
-    f->parent_b = create_user(f->b.c, "parent", "Parent B", 21, NULL);
-    f->driver_b = create_user(f->b.c, "driver", "Driver B", 22, NULL);
+    f->parent1 = tfix_user(f->a.c, "parent", "Parent One", 11, f->parent1_phone);
+    f->parent2 = tfix_user(f->a.c, "parent", "Parent Two", 12, f->parent2_phone);
+    f->driver1 = tfix_user(f->a.c, "driver", "Driver One", 13, f->driver1_phone);
+    f->teacher1 = tfix_user(f->a.c, "teacher", "Teacher One", 14, NULL);
+    f->parent_b = tfix_user(f->b.c, "parent", "Parent B", 21, NULL);
+    f->driver_b = tfix_user(f->b.c, "driver", "Driver B", 22, NULL);
     if (f->parent1 < 0 || f->parent2 < 0 || f->driver1 < 0 || f->teacher1 < 0 ||
         f->parent_b < 0 || f->driver_b < 0) {
         return -1;
@@ -106,70 +88,13 @@ static int group_teardown(void **state)
 {
     struct fx *f = *state;
     if (f) {
-        tauth_login_close(&f->a);
-        tauth_login_close(&f->b);
-        if (f->h && f->passed == N_TESTS) {
-            harness_passed(f->h);
-        }
-        harness_free(f->h);
+        tfix_end(f->h, f->passed == N_TESTS, &f->a, &f->b, NULL);
         free(f);
     }
     return 0;
 }
 
 /* ---- reading replies ---- */
-
-static const msgpack_object *at(const struct tmsg *m, const char *path)
-{
-    return m ? tmsg_get(tmsg_root(m), path) : NULL;
-}
-
-/* Element i of the array at path of obj; NULL when absent. */
-static const msgpack_object *item(const msgpack_object *obj, const char *path, uint32_t i)
-{
-    const msgpack_object *a = tmsg_get(obj, path);
-    return a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size ? &a->via.array.ptr[i]
-                                                                         : NULL;
-}
-
-static long len_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *a = tmsg_get(obj, path);
-    return a && a->type == MSGPACK_OBJECT_ARRAY ? (long)a->via.array.size : -1;
-}
-
-static bool int_is(const msgpack_object *obj, const char *path, int64_t v)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o &&
-           ((o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v >= 0 && o->via.u64 == (uint64_t)v) ||
-            (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == v));
-}
-
-static int64_t int_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : -1;
-}
-
-static bool str_is(const msgpack_object *obj, const char *path, const char *s)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
-static bool nil_at(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_NIL;
-}
-
-static bool bool_is(const msgpack_object *obj, const char *path, bool v)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean == v;
-}
 
 static bool f64_is(const msgpack_object *obj, const char *path, double v)
 {
@@ -178,56 +103,14 @@ static bool f64_is(const msgpack_object *obj, const char *path, double v)
            o->via.f64 == v;
 }
 
-static const msgpack_object *data(const struct tmsg *m)
-{
-    return at(m, "data");
-}
-
 /* ---- requests ---- */
-
-/* Calls op and asserts success; returns the reply (free it). */
-#define CALL_OK(c, op, ...)                                                                  \
-    ({                                                                                       \
-        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
-        assert_msg(tauth_is_ok(m_), m_);                                                     \
-        m_;                                                                                  \
-    })
-
-/* Calls op and asserts the error code and field (NULL: any field). */
-#define CALL_ERR(code, field, c, op, ...)                                                    \
-    do {                                                                                     \
-        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
-        if (!tauth_is_err(m_, (code), (field))) {                                            \
-            fail_msg("%s: expected %s (field %s), got %s", (op), (code),                     \
-                     (field) ? (field) : "-", tmsg_text(m_));                                \
-        }                                                                                    \
-        tmsg_free(m_);                                                                       \
-    } while (0)
-
-/* Calls op and returns data.id. */
-static int64_t create_id(struct wsclient *c, const char *op, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    size_t len;
-    uint8_t *args = tmsg_vbuild(&len, fmt, ap);
-    va_end(ap);
-    struct tmsg *m = tauth_call(c, op, "%m", args, len);
-    free(args);
-    int64_t id = int_of(data(m), "id");
-    if (!tauth_is_ok(m) || id <= 0) {
-        fail_msg("%s: %s", op, tmsg_text(m));
-    }
-    tmsg_free(m);
-    return id;
-}
 
 static int64_t new_student(struct wsclient *c, const char *name)
 {
     static unsigned n;
     char adm[32];
     snprintf(adm, sizeof adm, "ADM-%u", ++n);
-    return create_id(c, "student.create", "{name: %s, admission_no: %s}", name, adm);
+    return CREATE_ID(c, "student.create", "{name: %s, admission_no: %s}", name, adm);
 }
 
 /* A route with n stops at (12.9 + i/100, 77.5 + i/100), named "S1".."Sn". */
@@ -255,12 +138,12 @@ static int64_t new_route(struct wsclient *c, const char *name, int n, int64_t *s
     }
     struct tmsg *m = tauth_call(c, "route.create", "%m", sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
-    int64_t id = int_of(data(m), "id");
-    if (!tauth_is_ok(m) || id <= 0 || len_of(data(m), "stops") != n) {
+    int64_t id = tf_int_of(tf_data(m), "id");
+    if (!tauth_is_ok(m) || id <= 0 || tf_len(tf_data(m), "stops") != n) {
         fail_msg("route.create: %s", tmsg_text(m));
     }
     for (int i = 0; stop_ids && i < n; i++) {
-        stop_ids[i] = int_of(item(data(m), "stops", (uint32_t)i), "id");
+        stop_ids[i] = tf_int_of(tf_item(tf_data(m), "stops", (uint32_t)i), "id");
     }
     tmsg_free(m);
     return id;
@@ -289,79 +172,42 @@ static void expect_audit(struct fx *f, const char *op, const char *type, int64_t
     fail_msg("no audit entry %s %s %" PRId64 " %s", op, type, record, outcome);
 }
 
-/* Opens students.dob_enc of a row with the server's keys, bound to row bound_id. */
-static int open_dob(struct fx *f, int64_t id, int64_t bound_id, char out[16])
-{
-    struct crypto_keys keys;
-    char err[256];
-    assert_int_equal(crypto_init(), 0);
-    if (crypto_keys_load(&keys, harness_key_path(f->h), err, sizeof err) != 0) {
-        fail_msg("key file: %s", err);
-    }
-    PGconn *pg = PQconnectdb(harness_conninfo(f->h));
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    char id_s[24];
-    snprintf(id_s, sizeof id_s, "%" PRId64, id);
-    const char *params[] = { id_s };
-    PGresult *res = PQexecParams(pg,
-                                 "SELECT encode(dob_enc, 'hex'), dob_key FROM students"
-                                 " WHERE id = $1",
-                                 1, NULL, params, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(res), 1);
-    const char *hex = PQgetvalue(res, 0, 0);
-    unsigned char sealed[128];
-    size_t n = strlen(hex) / 2;
-    assert_true(n <= sizeof sealed);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        sealed[i] = (unsigned char)v;
-    }
-    int version = atoi(PQgetvalue(res, 0, 1));
-    int r = crypto_open(&keys, version, "students.dob", bound_id, sealed, n, out, 16);
-    PQclear(res);
-    PQfinish(pg);
-    crypto_keys_wipe(&keys);
-    return r;
-}
-
 /* ---- students ---- */
 
 static void test_student_create_get_list_update_delete(void **state)
 {
     struct fx *f = *state;
     struct wsclient *a = f->a.c;
-    int64_t s1 = create_id(a, "student.create",
+    int64_t s1 = CREATE_ID(a, "student.create",
                            "{name: \"Asha Rao\", admission_no: A-100, dob: %s, gender: female,"
                            " class: %s, section: B, roll_no: 7}",
                            "2014-03-09", "5");
-    int64_t s2 = create_id(a, "student.create", "{name: Ravi, admission_no: A-101}");
+    int64_t s2 = CREATE_ID(a, "student.create", "{name: Ravi, admission_no: A-101}");
     expect_audit(f, "student.create", "student", s1, "ok");
 
     struct tmsg *m = CALL_OK(a, "student.get", "{id: %D}", s1);
-    const msgpack_object *d = data(m);
-    assert_msg(int_is(d, "id", s1) && str_is(d, "name", "Asha Rao") &&
-                   str_is(d, "admission_no", "A-100") && str_is(d, "dob", "2014-03-09") &&
-                   str_is(d, "gender", "female") && str_is(d, "class", "5") &&
-                   str_is(d, "section", "B") && int_is(d, "roll_no", 7) &&
-                   bool_is(d, "active", true) && len_of(d, "guardians") == 0 &&
-                   nil_at(d, "route"),
+    const msgpack_object *d = tf_data(m);
+    assert_msg(tf_int_is(d, "id", s1) && tf_str_is(d, "name", "Asha Rao") &&
+                   tf_str_is(d, "admission_no", "A-100") && tf_str_is(d, "dob", "2014-03-09") &&
+                   tf_str_is(d, "gender", "female") && tf_str_is(d, "class", "5") &&
+                   tf_str_is(d, "section", "B") && tf_int_is(d, "roll_no", 7) &&
+                   tf_bool_is(d, "active", true) && tf_len(d, "guardians") == 0 &&
+                   tf_nil_at(d, "route"),
                m);
     tmsg_free(m);
     expect_audit(f, "student.get", "student", s1, "ok");
     m = CALL_OK(a, "student.get", "{id: %D}", s2);
-    d = data(m);
-    assert_msg(nil_at(d, "dob") && nil_at(d, "gender") && nil_at(d, "class") &&
-                   nil_at(d, "section") && nil_at(d, "roll_no"),
+    d = tf_data(m);
+    assert_msg(tf_nil_at(d, "dob") && tf_nil_at(d, "gender") && tf_nil_at(d, "class") &&
+                   tf_nil_at(d, "section") && tf_nil_at(d, "roll_no"),
                m);
     tmsg_free(m);
 
     /* The date of birth is sealed, bound to its row. */
     char dob[16];
-    assert_int_equal(open_dob(f, s1, s1, dob), 0);
+    assert_int_equal(tdob_open(f->h, s1, s1, dob), 0);
     assert_string_equal(dob, "2014-03-09");
-    assert_int_not_equal(open_dob(f, s1, s2, dob), 0);
+    assert_int_not_equal(tdob_open(f->h, s1, s2, dob), 0);
     assert_int_equal(tauth_sql_int(f->h,
                                    "SELECT count(*) FROM students WHERE dob_enc IS NOT NULL"
                                    " AND position('2014-03-09'::bytea IN dob_enc) > 0",
@@ -371,7 +217,7 @@ static void test_student_create_get_list_update_delete(void **state)
     /* Admission numbers are unique within a school only. */
     CALL_ERR("conflict", "admission_no", a, "student.create", "{name: X, admission_no: A-100}");
     expect_audit(f, "student.create", "student", 0, "conflict");
-    int64_t sb = create_id(f->b.c, "student.create", "{name: Other, admission_no: A-100}");
+    int64_t sb = CREATE_ID(f->b.c, "student.create", "{name: Other, admission_no: A-100}");
 
     /* Another school's student does not exist for A, and the other way round. */
     CALL_ERR("not_found", "id", a, "student.get", "{id: %D}", sb);
@@ -397,28 +243,28 @@ static void test_student_create_get_list_update_delete(void **state)
                      0);
 
     /* list: filters, paging, no date of birth, nothing of school B. */
-    int64_t s3 = create_id(a, "student.create",
+    int64_t s3 = CREATE_ID(a, "student.create",
                            "{name: Meera, admission_no: A-102, class: %s, section: A}", "5");
     m = CALL_OK(a, "student.list", "{class: %s}", "5");
-    assert_msg(len_of(data(m), "") == 2 && int_is(item(data(m), "", 0), "id", s1) &&
-                   int_is(item(data(m), "", 1), "id", s3) &&
-                   str_is(item(data(m), "", 0), "admission_no", "A-100") &&
-                   str_is(item(data(m), "", 0), "class", "5") &&
-                   int_is(item(data(m), "", 0), "roll_no", 7) &&
-                   bool_is(item(data(m), "", 0), "active", true) &&
-                   tmsg_get(item(data(m), "", 0), "dob") == NULL,
+    assert_msg(tf_len(tf_data(m), "") == 2 && tf_int_is(tf_item(tf_data(m), "", 0), "id", s1) &&
+                   tf_int_is(tf_item(tf_data(m), "", 1), "id", s3) &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "admission_no", "A-100") &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "class", "5") &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "roll_no", 7) &&
+                   tf_bool_is(tf_item(tf_data(m), "", 0), "active", true) &&
+                   tmsg_get(tf_item(tf_data(m), "", 0), "dob") == NULL,
                m);
     tmsg_free(m);
     m = CALL_OK(a, "student.list", "{class: %s, section: A}", "5");
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", s3), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", s3), m);
     tmsg_free(m);
     m = CALL_OK(a, "student.list", "{limit: 1}");
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", s1), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", s1), m);
     tmsg_free(m);
     m = CALL_OK(a, "student.list", "{after: %D, limit: 500}", s1);
-    assert_msg(len_of(data(m), "") >= 2 && int_is(item(data(m), "", 0), "id", s2), m);
-    for (long i = 0; i < len_of(data(m), ""); i++) {
-        assert_msg(int_of(item(data(m), "", (uint32_t)i), "id") != sb, m);
+    assert_msg(tf_len(tf_data(m), "") >= 2 && tf_int_is(tf_item(tf_data(m), "", 0), "id", s2), m);
+    for (long i = 0; i < tf_len(tf_data(m), ""); i++) {
+        assert_msg(tf_int_of(tf_item(tf_data(m), "", (uint32_t)i), "id") != sb, m);
     }
     tmsg_free(m);
 
@@ -430,18 +276,18 @@ static void test_student_create_get_list_update_delete(void **state)
     tmsg_free(m);
     expect_audit(f, "student.update", "student", s1, "ok");
     m = CALL_OK(a, "student.get", "{id: %D}", s1);
-    d = data(m);
-    assert_msg(str_is(d, "name", "Asha R") && str_is(d, "dob", "2012-02-29") &&
-                   str_is(d, "gender", "other") && str_is(d, "class", "6") &&
-                   str_is(d, "section", "C") && int_is(d, "roll_no", 1000) &&
-                   str_is(d, "admission_no", "A-100"),
+    d = tf_data(m);
+    assert_msg(tf_str_is(d, "name", "Asha R") && tf_str_is(d, "dob", "2012-02-29") &&
+                   tf_str_is(d, "gender", "other") && tf_str_is(d, "class", "6") &&
+                   tf_str_is(d, "section", "C") && tf_int_is(d, "roll_no", 1000) &&
+                   tf_str_is(d, "admission_no", "A-100"),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "student.update", "{id: %D, class: %s, section: D}", s1, "6");
     tmsg_free(m);
     m = CALL_OK(a, "student.get", "{id: %D}", s1);
-    assert_msg(str_is(data(m), "name", "Asha R") && str_is(data(m), "section", "D") &&
-                   str_is(data(m), "dob", "2012-02-29"),
+    assert_msg(tf_str_is(tf_data(m), "name", "Asha R") && tf_str_is(tf_data(m), "section", "D") &&
+                   tf_str_is(tf_data(m), "dob", "2012-02-29"),
                m);
     tmsg_free(m);
 
@@ -452,9 +298,9 @@ static void test_student_create_get_list_update_delete(void **state)
     tmsg_free(m);
     expect_audit(f, "student.delete", "student", s2, "ok");
     m = CALL_OK(a, "student.get", "{id: %D}", s2);
-    assert_msg(bool_is(data(m), "active", false) && str_is(data(m), "status", "left") &&
-                   tmsg_get(data(m), "left_on") &&
-                   tmsg_get(data(m), "left_on")->type == MSGPACK_OBJECT_STR,
+    assert_msg(tf_bool_is(tf_data(m), "active", false) && tf_str_is(tf_data(m), "status", "left") &&
+                   tmsg_get(tf_data(m), "left_on") &&
+                   tmsg_get(tf_data(m), "left_on")->type == MSGPACK_OBJECT_STR,
                m);
     tmsg_free(m);
     CALL_ERR("not_found", "id", a, "student.delete", "{id: 999999999}");
@@ -464,10 +310,11 @@ static void test_student_create_get_list_update_delete(void **state)
                 "2020-06-01");
     tmsg_free(m);
     m = CALL_OK(a, "student.get", "{id: %D}", s3);
-    d = data(m);
-    assert_msg(str_is(d, "nationality", "Indian") && str_is(d, "enrolled_on", "2020-06-01") &&
-                   str_is(d, "status", "enrolled") && int_of(d, "section_id") > 0 &&
-                   int_of(d, "year") > 0 && str_is(d, "class", "5") && str_is(d, "section", "A"),
+    d = tf_data(m);
+    assert_msg(tf_str_is(d, "nationality", "Indian") && tf_str_is(d, "enrolled_on", "2020-06-01") &&
+                   tf_str_is(d, "status", "enrolled") && tf_int_of(d, "section_id") > 0 &&
+                   tf_int_of(d, "year") > 0 && tf_str_is(d, "class", "5") &&
+                   tf_str_is(d, "section", "A"),
                m);
     tmsg_free(m);
     CALL_ERR("bad_request", "reason", a, "student.leave", "{id: %D}", s3);
@@ -479,14 +326,14 @@ static void test_student_create_get_list_update_delete(void **state)
     tmsg_free(m);
     expect_audit(f, "student.leave", "student", s3, "ok");
     m = CALL_OK(a, "student.get", "{id: %D}", s3);
-    d = data(m);
-    assert_msg(str_is(d, "status", "left") && str_is(d, "left_on", "2025-01-15") &&
-                   str_is(d, "leave_reason", "moved town") && bool_is(d, "active", false),
+    d = tf_data(m);
+    assert_msg(tf_str_is(d, "status", "left") && tf_str_is(d, "left_on", "2025-01-15") &&
+                   tf_str_is(d, "leave_reason", "moved town") && tf_bool_is(d, "active", false),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "student.list", "{status: left, class: %s}", "5");
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", s3) &&
-                   str_is(item(data(m), "", 0), "status", "left"),
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", s3) &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "status", "left"),
                m);
     tmsg_free(m);
     f->passed++;
@@ -579,11 +426,11 @@ static void test_guardian_link_unlink_list(void **state)
                 f->parent2);
     tmsg_free(m);
     m = CALL_OK(a, "guardian.list", "{student: %D}", s);
-    const msgpack_object *g0 = item(data(m), "", 0), *g1 = item(data(m), "", 1);
-    assert_msg(len_of(data(m), "") == 2 && int_is(g0, "user", f->parent1) &&
-                   str_is(g0, "name", "Parent One") && str_is(g0, "relationship", "mother") &&
-                   bool_is(g0, "emergency", true) && int_is(g1, "user", f->parent2) &&
-                   str_is(g1, "relationship", "father") && bool_is(g1, "emergency", false),
+    const msgpack_object *g0 = tf_item(tf_data(m), "", 0), *g1 = tf_item(tf_data(m), "", 1);
+    assert_msg(tf_len(tf_data(m), "") == 2 && tf_int_is(g0, "user", f->parent1) &&
+                   tf_str_is(g0, "name", "Parent One") && tf_str_is(g0, "relationship", "mother") &&
+                   tf_bool_is(g0, "emergency", true) && tf_int_is(g1, "user", f->parent2) &&
+                   tf_str_is(g1, "relationship", "father") && tf_bool_is(g1, "emergency", false),
                m);
     tmsg_free(m);
 
@@ -592,9 +439,9 @@ static void test_guardian_link_unlink_list(void **state)
                 f->parent1);
     tmsg_free(m);
     m = CALL_OK(a, "guardian.list", "{student: %D}", s);
-    assert_msg(len_of(data(m), "") == 2 &&
-                   str_is(item(data(m), "", 0), "relationship", "guardian") &&
-                   bool_is(item(data(m), "", 0), "emergency", true),
+    assert_msg(tf_len(tf_data(m), "") == 2 &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "relationship", "guardian") &&
+                   tf_bool_is(tf_item(tf_data(m), "", 0), "emergency", true),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "guardian.link",
@@ -602,14 +449,14 @@ static void test_guardian_link_unlink_list(void **state)
                 f->parent1);
     tmsg_free(m);
     m = CALL_OK(a, "student.get", "{id: %D}", s);
-    assert_msg(len_of(data(m), "guardians") == 2 &&
-                   bool_is(item(data(m), "guardians", 0), "emergency", false) &&
-                   str_is(item(data(m), "guardians", 1), "name", "Parent Two"),
+    assert_msg(tf_len(tf_data(m), "guardians") == 2 &&
+                   tf_bool_is(tf_item(tf_data(m), "guardians", 0), "emergency", false) &&
+                   tf_str_is(tf_item(tf_data(m), "guardians", 1), "name", "Parent Two"),
                m);
     tmsg_free(m);
 
     m = CALL_OK(a, "guardian.list", "{student: %D}", s_alone);
-    assert_msg(len_of(data(m), "") == 0, m);
+    assert_msg(tf_len(tf_data(m), "") == 0, m);
     tmsg_free(m);
 
     /* Who may be linked. */
@@ -659,7 +506,9 @@ static void test_guardian_link_unlink_list(void **state)
              f->parent1);
     CALL_ERR("bad_request", "user", a, "guardian.unlink", "{student: %D}", s);
     m = CALL_OK(a, "guardian.list", "{student: %D}", s);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "user", f->parent1), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "user", f->parent1),
+               m);
     tmsg_free(m);
     f->passed++;
 }
@@ -671,7 +520,7 @@ static void test_student_get_with_a_tampered_dob(void **state)
 {
     struct fx *f = *state;
     struct wsclient *a = f->a.c;
-    int64_t s = create_id(a, "student.create",
+    int64_t s = CREATE_ID(a, "student.create",
                           "{name: Tampered, admission_no: T-1, dob: %s, gender: male,"
                           " class: %s, section: A, roll_no: 3}",
                           "2015-06-01", "4");
@@ -689,18 +538,18 @@ static void test_student_get_with_a_tampered_dob(void **state)
     const char *failures = "classment_sealed_open_failures_total";
     long long before = tauth_metric(harness_port(f->h), failures);
     m = CALL_OK(a, "student.get", "{id: %D}", s);
-    const msgpack_object *d = data(m);
+    const msgpack_object *d = tf_data(m);
     assert_msg(d && d->type == MSGPACK_OBJECT_MAP && d->via.map.size == 18 &&
-                   int_is(d, "id", s) && str_is(d, "name", "Tampered") &&
-                   str_is(d, "admission_no", "T-1") && nil_at(d, "dob") &&
-                   str_is(d, "gender", "male") && str_is(d, "class", "4") &&
-                   str_is(d, "section", "A") && int_is(d, "roll_no", 3) &&
-                   bool_is(d, "active", true) && str_is(d, "status", "enrolled") &&
-                   nil_at(d, "left_on") && nil_at(d, "leave_reason") &&
-                   len_of(d, "guardians") == 1 &&
-                   int_is(item(d, "guardians", 0), "user", f->parent1) &&
-                   str_is(item(d, "guardians", 0), "relationship", "aunt") &&
-                   nil_at(d, "route"),
+                   tf_int_is(d, "id", s) && tf_str_is(d, "name", "Tampered") &&
+                   tf_str_is(d, "admission_no", "T-1") && tf_nil_at(d, "dob") &&
+                   tf_str_is(d, "gender", "male") && tf_str_is(d, "class", "4") &&
+                   tf_str_is(d, "section", "A") && tf_int_is(d, "roll_no", 3) &&
+                   tf_bool_is(d, "active", true) && tf_str_is(d, "status", "enrolled") &&
+                   tf_nil_at(d, "left_on") && tf_nil_at(d, "leave_reason") &&
+                   tf_len(d, "guardians") == 1 &&
+                   tf_int_is(tf_item(d, "guardians", 0), "user", f->parent1) &&
+                   tf_str_is(tf_item(d, "guardians", 0), "relationship", "aunt") &&
+                   tf_nil_at(d, "route"),
                m);
     tmsg_free(m);
     assert_int_equal(tauth_metric(harness_port(f->h), failures), before + 1);
@@ -740,16 +589,16 @@ static void test_route_create_get_list(void **state)
                              " {name: School, lat: 90, lon: -180}],"
                              " path: [[12.9715987, 77.5945627], [12.98, 77.6], [-33.8688, 151]]}",
                              odd, 12.9715987, 77.5945627);
-    const msgpack_object *d = data(m);
-    int64_t r1 = int_of(d, "id");
-    const msgpack_object *st0 = item(d, "stops", 0), *st2 = item(d, "stops", 2);
-    assert_msg(r1 > 0 && len_of(d, "stops") == 3 && int_is(st0, "seq", 1) &&
-                   str_is(st0, "name", odd) && f64_is(st0, "lat", 12.9715987) &&
-                   f64_is(st0, "lon", 77.5945627) && int_is(st2, "seq", 3) &&
-                   str_is(st2, "name", "School") && f64_is(st2, "lat", 90) &&
-                   f64_is(st2, "lon", -180) && int_of(st0, "id") > 0,
+    const msgpack_object *d = tf_data(m);
+    int64_t r1 = tf_int_of(d, "id");
+    const msgpack_object *st0 = tf_item(d, "stops", 0), *st2 = tf_item(d, "stops", 2);
+    assert_msg(r1 > 0 && tf_len(d, "stops") == 3 && tf_int_is(st0, "seq", 1) &&
+                   tf_str_is(st0, "name", odd) && f64_is(st0, "lat", 12.9715987) &&
+                   f64_is(st0, "lon", 77.5945627) && tf_int_is(st2, "seq", 3) &&
+                   tf_str_is(st2, "name", "School") && f64_is(st2, "lat", 90) &&
+                   f64_is(st2, "lon", -180) && tf_int_of(st0, "id") > 0,
                m);
-    int64_t stop0 = int_of(st0, "id");
+    int64_t stop0 = tf_int_of(st0, "id");
     tmsg_free(m);
     expect_audit(f, "route.create", "route", r1, "ok");
     assert_int_equal(tauth_sql_int(f->h,
@@ -761,15 +610,15 @@ static void test_route_create_get_list(void **state)
                      1);
 
     m = CALL_OK(a, "route.get", "{id: %D}", r1);
-    d = data(m);
-    assert_msg(int_is(d, "id", r1) && str_is(d, "name", "Route 1") && len_of(d, "stops") == 3 &&
-                   int_is(item(d, "stops", 0), "id", stop0) &&
-                   str_is(item(d, "stops", 0), "name", odd) &&
-                   int_is(item(d, "stops", 1), "seq", 2) &&
-                   f64_is(item(d, "stops", 1), "lat", -33.8688) &&
-                   len_of(d, "students") == 0 && len_of(d, "path") == 3,
+    d = tf_data(m);
+    assert_msg(tf_int_is(d, "id", r1) && tf_str_is(d, "name", "Route 1") &&
+                   tf_len(d, "stops") == 3 && tf_int_is(tf_item(d, "stops", 0), "id", stop0) &&
+                   tf_str_is(tf_item(d, "stops", 0), "name", odd) &&
+                   tf_int_is(tf_item(d, "stops", 1), "seq", 2) &&
+                   f64_is(tf_item(d, "stops", 1), "lat", -33.8688) && tf_len(d, "students") == 0 &&
+                   tf_len(d, "path") == 3,
                m);
-    const msgpack_object *p0 = item(d, "path", 0);
+    const msgpack_object *p0 = tf_item(d, "path", 0);
     assert_msg(p0 && p0->type == MSGPACK_OBJECT_ARRAY && p0->via.array.size == 2 &&
                    p0->via.array.ptr[0].via.f64 == 12.9715987 &&
                    p0->via.array.ptr[1].via.f64 == 77.5945627,
@@ -779,34 +628,34 @@ static void test_route_create_get_list(void **state)
     /* Without a path, path is nil. */
     int64_t r2 = new_route(a, "Route 2", 100, NULL);
     m = CALL_OK(a, "route.get", "{id: %D}", r2);
-    assert_msg(nil_at(data(m), "path") && len_of(data(m), "stops") == 100 &&
-                   int_is(item(data(m), "stops", 99), "seq", 100) &&
-                   str_is(item(data(m), "stops", 99), "name", "S100"),
+    assert_msg(tf_nil_at(tf_data(m), "path") && tf_len(tf_data(m), "stops") == 100 &&
+                   tf_int_is(tf_item(tf_data(m), "stops", 99), "seq", 100) &&
+                   tf_str_is(tf_item(tf_data(m), "stops", 99), "name", "S100"),
                m);
     tmsg_free(m);
 
     m = CALL_OK(a, "route.list", NULL);
-    assert_msg(len_of(data(m), "") >= 2, m);
+    assert_msg(tf_len(tf_data(m), "") >= 2, m);
     bool seen = false;
-    for (uint32_t i = 0; item(data(m), "", i); i++) {
-        const msgpack_object *r = item(data(m), "", i);
-        if (int_is(r, "id", r2)) {
-            seen = str_is(r, "name", "Route 2") && int_is(r, "n_stops", 100) &&
-                   int_is(r, "n_students", 0);
+    for (uint32_t i = 0; tf_item(tf_data(m), "", i); i++) {
+        const msgpack_object *r = tf_item(tf_data(m), "", i);
+        if (tf_int_is(r, "id", r2)) {
+            seen = tf_str_is(r, "name", "Route 2") && tf_int_is(r, "n_stops", 100) &&
+                   tf_int_is(r, "n_students", 0);
         }
     }
     assert_msg(seen, m);
     tmsg_free(m);
     m = CALL_OK(a, "route.list", "{after: %D, limit: 1}", r1);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", r2), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", r2), m);
     tmsg_free(m);
 
     /* School B sees none of it. */
     CALL_ERR("not_found", "id", f->b.c, "route.get", "{id: %D}", r1);
     m = CALL_OK(f->b.c, "route.list", "{}");
-    for (uint32_t i = 0; item(data(m), "", i); i++) {
-        assert_msg(!int_is(item(data(m), "", i), "id", r1) &&
-                       !int_is(item(data(m), "", i), "id", r2),
+    for (uint32_t i = 0; tf_item(tf_data(m), "", i); i++) {
+        assert_msg(!tf_int_is(tf_item(tf_data(m), "", i), "id", r1) &&
+                       !tf_int_is(tf_item(tf_data(m), "", i), "id", r2),
                    m);
     }
     tmsg_free(m);
@@ -940,16 +789,17 @@ static void test_route_assign_unassign(void **state)
     tmsg_free(m);
     expect_audit(f, "route.assign", "student", s, "ok");
     m = CALL_OK(a, "student.get", "{id: %D}", s);
-    const msgpack_object *d = data(m);
-    assert_msg(int_is(d, "route.id", r1) && str_is(d, "route.name", "Assign 1") &&
-                   int_is(d, "route.stop.id", stops1[1]) && str_is(d, "route.stop.name", "S2"),
+    const msgpack_object *d = tf_data(m);
+    assert_msg(tf_int_is(d, "route.id", r1) && tf_str_is(d, "route.name", "Assign 1") &&
+                   tf_int_is(d, "route.stop.id", stops1[1]) &&
+                   tf_str_is(d, "route.stop.name", "S2"),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "route.get", "{id: %D}", r1);
-    assert_msg(len_of(data(m), "students") == 1 &&
-                   int_is(item(data(m), "students", 0), "id", s) &&
-                   str_is(item(data(m), "students", 0), "name", "Rider") &&
-                   int_is(item(data(m), "students", 0), "stop", stops1[1]),
+    assert_msg(tf_len(tf_data(m), "students") == 1 &&
+                   tf_int_is(tf_item(tf_data(m), "students", 0), "id", s) &&
+                   tf_str_is(tf_item(tf_data(m), "students", 0), "name", "Rider") &&
+                   tf_int_is(tf_item(tf_data(m), "students", 0), "stop", stops1[1]),
                m);
     tmsg_free(m);
 
@@ -957,7 +807,7 @@ static void test_route_assign_unassign(void **state)
     m = CALL_OK(a, "route.assign", "{route: %D, student: %D}", r1, s);
     tmsg_free(m);
     m = CALL_OK(a, "student.get", "{id: %D}", s);
-    assert_msg(int_is(data(m), "route.id", r1) && nil_at(data(m), "route.stop"), m);
+    assert_msg(tf_int_is(tf_data(m), "route.id", r1) && tf_nil_at(tf_data(m), "route.stop"), m);
     tmsg_free(m);
 
     /* Another route moves the student. */
@@ -970,11 +820,11 @@ static void test_route_assign_unassign(void **state)
                                    s_id, NULL),
                      1);
     m = CALL_OK(a, "route.get", "{id: %D}", r1);
-    assert_msg(len_of(data(m), "students") == 0, m);
+    assert_msg(tf_len(tf_data(m), "students") == 0, m);
     tmsg_free(m);
     m = CALL_OK(a, "route.list", "{after: %D, limit: 1}", r1);
-    assert_msg(int_is(item(data(m), "", 0), "id", r2) &&
-                   int_is(item(data(m), "", 0), "n_students", 1),
+    assert_msg(tf_int_is(tf_item(tf_data(m), "", 0), "id", r2) &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "n_students", 1),
                m);
     tmsg_free(m);
 
@@ -998,7 +848,8 @@ static void test_route_assign_unassign(void **state)
     CALL_ERR("conflict", "student", a, "route.assign", "{route: %D, student: %D}", r1, gone);
     /* The failed attempts left the assignment where it was. */
     m = CALL_OK(a, "student.get", "{id: %D}", s);
-    assert_msg(int_is(data(m), "route.id", r2) && int_is(data(m), "route.stop.id", stops2[0]),
+    assert_msg(tf_int_is(tf_data(m), "route.id", r2) &&
+                   tf_int_is(tf_data(m), "route.stop.id", stops2[0]),
                m);
     tmsg_free(m);
 
@@ -1011,7 +862,7 @@ static void test_route_assign_unassign(void **state)
     expect_audit(f, "route.unassign", "student", s, "ok");
     CALL_ERR("not_found", "student", a, "route.unassign", "{route: %D, student: %D}", r2, s);
     m = CALL_OK(a, "student.get", "{id: %D}", s);
-    assert_msg(nil_at(data(m), "route"), m);
+    assert_msg(tf_nil_at(tf_data(m), "route"), m);
     tmsg_free(m);
 
     /* Deleting a student takes them off their route. */
@@ -1021,7 +872,7 @@ static void test_route_assign_unassign(void **state)
     m = CALL_OK(a, "student.delete", "{id: %D}", leaver);
     tmsg_free(m);
     m = CALL_OK(a, "route.get", "{id: %D}", r1);
-    assert_msg(len_of(data(m), "students") == 0, m);
+    assert_msg(tf_len(tf_data(m), "students") == 0, m);
     tmsg_free(m);
     f->passed++;
 }
@@ -1031,8 +882,8 @@ static bool rides(struct wsclient *c, int64_t route, int64_t s)
 {
     struct tmsg *m = CALL_OK(c, "route.get", "{id: %D}", route);
     bool found = false;
-    for (long i = 0; i < len_of(data(m), "students"); i++) {
-        found = found || int_is(item(data(m), "students", (uint32_t)i), "id", s);
+    for (long i = 0; i < tf_len(tf_data(m), "students"); i++) {
+        found = found || tf_int_is(tf_item(tf_data(m), "students", (uint32_t)i), "id", s);
     }
     tmsg_free(m);
     return found;
@@ -1115,7 +966,7 @@ static void test_route_assign_concurrent_moves(void **state)
                      on1 ? "both routes" : "neither route");
         }
         struct tmsg *m = CALL_OK(a, "student.get", "{id: %D}", s);
-        assert_msg(int_is(data(m), "route.id", on1 ? r1 : r2), m);
+        assert_msg(tf_int_is(tf_data(m), "route.id", on1 ? r1 : r2), m);
         tmsg_free(m);
     }
     f->passed++;
@@ -1143,7 +994,7 @@ static void test_route_update_and_assign_together(void **state)
     for (int round = 0; round < ROUNDS; round++) {
         struct tmsg *m = CALL_OK(a, "route.get", "{id: %D}", r);
         for (int k = 0; k < 2; k++) {
-            stops[k] = int_of(item(data(m), "stops", (size_t)k), "id");
+            stops[k] = tf_int_of(tf_item(tf_data(m), "stops", (size_t)k), "id");
         }
         tmsg_free(m);
         uint64_t ids[CALLS];
@@ -1206,9 +1057,9 @@ static void test_route_update_delete(void **state)
     tmsg_free(m);
     expect_audit(f, "route.update", "route", r, "ok");
     m = CALL_OK(a, "route.get", "{id: %D}", r);
-    assert_msg(str_is(data(m), "name", "Renamed") && len_of(data(m), "stops") == 3 &&
-                   int_is(item(data(m), "stops", 0), "id", stops[0]) &&
-                   int_is(item(data(m), "students", 0), "stop", stops[2]),
+    assert_msg(tf_str_is(tf_data(m), "name", "Renamed") && tf_len(tf_data(m), "stops") == 3 &&
+                   tf_int_is(tf_item(tf_data(m), "stops", 0), "id", stops[0]) &&
+                   tf_int_is(tf_item(tf_data(m), "students", 0), "stop", stops[2]),
                m);
     tmsg_free(m);
 
@@ -1219,16 +1070,16 @@ static void test_route_update_delete(void **state)
                 r);
     tmsg_free(m);
     m = CALL_OK(a, "route.get", "{id: %D}", r);
-    const msgpack_object *d = data(m);
-    assert_msg(str_is(d, "name", "Renamed") && len_of(d, "stops") == 2 &&
-                   str_is(item(d, "stops", 0), "name", "New1") &&
-                   int_is(item(d, "stops", 0), "seq", 1) &&
-                   int_is(item(d, "stops", 1), "seq", 2) &&
-                   f64_is(item(d, "stops", 1), "lat", 2) &&
-                   int_of(item(d, "stops", 0), "id") != stops[0] &&
-                   int_of(item(d, "stops", 0), "id") != stops[1] &&
-                   len_of(d, "students") == 1 && nil_at(item(d, "students", 0), "stop") &&
-                   len_of(d, "path") == 2,
+    const msgpack_object *d = tf_data(m);
+    assert_msg(tf_str_is(d, "name", "Renamed") && tf_len(d, "stops") == 2 &&
+                   tf_str_is(tf_item(d, "stops", 0), "name", "New1") &&
+                   tf_int_is(tf_item(d, "stops", 0), "seq", 1) &&
+                   tf_int_is(tf_item(d, "stops", 1), "seq", 2) &&
+                   f64_is(tf_item(d, "stops", 1), "lat", 2) &&
+                   tf_int_of(tf_item(d, "stops", 0), "id") != stops[0] &&
+                   tf_int_of(tf_item(d, "stops", 0), "id") != stops[1] &&
+                   tf_len(d, "students") == 1 && tf_nil_at(tf_item(d, "students", 0), "stop") &&
+                   tf_len(d, "path") == 2,
                m);
     tmsg_free(m);
     char r_id[24];
@@ -1250,7 +1101,7 @@ static void test_route_update_delete(void **state)
              "{id: %D, name: Nope, stops: [{name: X, lat: 1, lon: 1}]}", r);
     expect_audit(f, "route.update", "route", r, "conflict");
     m = CALL_OK(a, "route.get", "{id: %D}", r);
-    assert_msg(str_is(data(m), "name", "Renamed") && len_of(data(m), "stops") == 2, m);
+    assert_msg(tf_str_is(tf_data(m), "name", "Renamed") && tf_len(tf_data(m), "stops") == 2, m);
     tmsg_free(m);
     m = CALL_OK(a, "route.update", "{id: %D, name: \"Still fine\"}", r);
     tmsg_free(m);
@@ -1309,20 +1160,20 @@ static void test_bus_ops(void **state)
 {
     struct fx *f = *state;
     struct wsclient *a = f->a.c;
-    int64_t bus = create_id(a, "bus.create",
+    int64_t bus = CREATE_ID(a, "bus.create",
                             "{registration_no: \"ka 01 ab 1234\", capacity: 40, driver: %D}",
                             f->driver1);
     expect_audit(f, "bus.create", "bus", bus, "ok");
     struct tmsg *m = CALL_OK(a, "bus.get", "{id: %D}", bus);
-    const msgpack_object *d = data(m);
-    assert_msg(int_is(d, "id", bus) && str_is(d, "registration_no", "KA01AB1234") &&
-                   int_is(d, "capacity", 40) && int_is(d, "driver.id", f->driver1) &&
-                   str_is(d, "driver.name", "Driver One"),
+    const msgpack_object *d = tf_data(m);
+    assert_msg(tf_int_is(d, "id", bus) && tf_str_is(d, "registration_no", "KA01AB1234") &&
+                   tf_int_is(d, "capacity", 40) && tf_int_is(d, "driver.id", f->driver1) &&
+                   tf_str_is(d, "driver.name", "Driver One"),
                m);
     tmsg_free(m);
-    int64_t bus2 = create_id(a, "bus.create", "{registration_no: KA-02-9, capacity: 1}");
+    int64_t bus2 = CREATE_ID(a, "bus.create", "{registration_no: KA-02-9, capacity: 1}");
     m = CALL_OK(a, "bus.get", "{id: %D}", bus2);
-    assert_msg(nil_at(data(m), "driver") && int_is(data(m), "capacity", 1), m);
+    assert_msg(tf_nil_at(tf_data(m), "driver") && tf_int_is(tf_data(m), "capacity", 1), m);
     tmsg_free(m);
 
     /* Registration numbers are unique within a school, after normalising. */
@@ -1331,7 +1182,7 @@ static void test_bus_ops(void **state)
     CALL_ERR("conflict", "registration_no", a, "bus.create",
              "{registration_no: \"Ka01 Ab1234 \", capacity: 10}");
     expect_audit(f, "bus.create", "bus", 0, "conflict");
-    int64_t bus_b = create_id(f->b.c, "bus.create",
+    int64_t bus_b = CREATE_ID(f->b.c, "bus.create",
                               "{registration_no: KA01AB1234, capacity: 10, driver: %D}",
                               f->driver_b);
 
@@ -1366,19 +1217,19 @@ static void test_bus_ops(void **state)
                                    NULL),
                      0);
     /* 20 characters once the spaces are gone is fine. */
-    int64_t bus3 = create_id(a, "bus.create",
+    int64_t bus3 = CREATE_ID(a, "bus.create",
                              "{registration_no: \"ABCDE FGHIJ KLMNO PQRST\", capacity: 200}");
 
     /* list */
     m = CALL_OK(a, "bus.list", NULL);
-    assert_msg(len_of(data(m), "") == 3 && int_is(item(data(m), "", 0), "id", bus) &&
-                   int_is(item(data(m), "", 0), "driver.id", f->driver1) &&
-                   int_is(item(data(m), "", 2), "id", bus3) &&
-                   str_is(item(data(m), "", 2), "registration_no", "ABCDEFGHIJKLMNOPQRST"),
+    assert_msg(tf_len(tf_data(m), "") == 3 && tf_int_is(tf_item(tf_data(m), "", 0), "id", bus) &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "driver.id", f->driver1) &&
+                   tf_int_is(tf_item(tf_data(m), "", 2), "id", bus3) &&
+                   tf_str_is(tf_item(tf_data(m), "", 2), "registration_no", "ABCDEFGHIJKLMNOPQRST"),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "bus.list", "{after: %D, limit: 1}", bus);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", bus2), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", bus2), m);
     tmsg_free(m);
     CALL_ERR("bad_request", "limit", a, "bus.list", "{limit: -1}");
 
@@ -1388,15 +1239,15 @@ static void test_bus_ops(void **state)
     tmsg_free(m);
     expect_audit(f, "bus.update", "bus", bus, "ok");
     m = CALL_OK(a, "bus.get", "{id: %D}", bus);
-    assert_msg(int_is(data(m), "capacity", 50) &&
-                   str_is(data(m), "registration_no", "KA01AB9999") &&
-                   int_is(data(m), "driver.id", f->driver1),
+    assert_msg(tf_int_is(tf_data(m), "capacity", 50) &&
+                   tf_str_is(tf_data(m), "registration_no", "KA01AB9999") &&
+                   tf_int_is(tf_data(m), "driver.id", f->driver1),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "bus.update", "{id: %D, driver: nil}", bus);
     tmsg_free(m);
     m = CALL_OK(a, "bus.get", "{id: %D}", bus);
-    assert_msg(nil_at(data(m), "driver") && int_is(data(m), "capacity", 50), m);
+    assert_msg(tf_nil_at(tf_data(m), "driver") && tf_int_is(tf_data(m), "capacity", 50), m);
     tmsg_free(m);
     m = CALL_OK(a, "bus.update", "{id: %D, driver: %D}", bus, f->driver1);
     tmsg_free(m);
@@ -1410,8 +1261,9 @@ static void test_bus_ops(void **state)
     CALL_ERR("bad_request", "capacity", a, "bus.update", "{id: %D, capacity: 500}", bus);
     CALL_ERR("bad_request", "id", a, "bus.update", "{capacity: 5}");
     m = CALL_OK(a, "bus.get", "{id: %D}", bus);
-    assert_msg(int_is(data(m), "capacity", 50) && int_is(data(m), "driver.id", f->driver1) &&
-                   str_is(data(m), "registration_no", "KA01AB9999"),
+    assert_msg(tf_int_is(tf_data(m), "capacity", 50) &&
+                   tf_int_is(tf_data(m), "driver.id", f->driver1) &&
+                   tf_str_is(tf_data(m), "registration_no", "KA01AB9999"),
                m);
     tmsg_free(m);
     CALL_ERR("not_found", "id", a, "bus.get", "{id: %D}", bus_b);
@@ -1475,7 +1327,7 @@ static int64_t wait_event(struct wsclient *c, const char *ev, int timeout_ms)
             break;
         }
         bool match = tmsg_is_event(m, ev);
-        int64_t trip = int_of(data(m), "trip");
+        int64_t trip = tf_int_of(tf_data(m), "trip");
         tmsg_free(m);
         if (match) {
             return trip;
@@ -1487,7 +1339,7 @@ static int64_t wait_event(struct wsclient *c, const char *ev, int timeout_ms)
 static void subscribe(struct wsclient *parent, int64_t trip)
 {
     struct tmsg *m = CALL_OK(parent, "trip.subscribe", "{trip: %D}", trip);
-    assert_msg(int_is(data(m), "trip", trip), m);
+    assert_msg(tf_int_is(tf_data(m), "trip", trip), m);
     tmsg_free(m);
 }
 
@@ -1511,7 +1363,7 @@ static void test_changes_end_live_subscriptions_at_once(void **state)
     m = CALL_OK(a, "route.assign", "{route: %D, student: %D, stop: %D}", r, s, stops[0]);
     tmsg_free(m);
     m = CALL_OK(driver.c, "trip.start", "{route: %D}", r);
-    int64_t trip = int_of(data(m), "trip");
+    int64_t trip = tf_int_of(tf_data(m), "trip");
     assert_msg(trip > 0, m);
     tmsg_free(m);
     assert_int_equal(wait_event(parent.c, "trip.started", TCLIENT_TIMEOUT_MS), trip);

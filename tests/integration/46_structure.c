@@ -22,6 +22,7 @@
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tfixture.h"
 #include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
@@ -41,40 +42,20 @@ struct fx {
     int passed;
 };
 
-static int64_t user(struct wsclient *admin, const char *role, const char *name, unsigned n,
-                    char *phone_out)
-{
-    char phone[TAUTH_PHONE_MAX];
-    tauth_phone(phone, n);
-    if (phone_out) {
-        memcpy(phone_out, phone, sizeof phone);
-    }
-    return tauth_user_create(admin, role, name, phone);
-}
-
 static int group_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     *state = f;
-    if (harness_start(&f->h, NULL) != 0) {
-        return -1;
-    }
-    char pa[TAUTH_PHONE_MAX], pb[TAUTH_PHONE_MAX], p1[TAUTH_PHONE_MAX], p2[TAUTH_PHONE_MAX],
-        pp[TAUTH_PHONE_MAX];
-    tauth_phone(pa, 1);
-    tauth_phone(pb, 2);
-    if (tauth_school_create(f->h, "School A", "Admin A", pa, NULL) < 0 ||
-        tauth_school_create(f->h, "School B", "Admin B", pb, NULL) < 0 ||
-        tauth_login(f->h, pa, "web", "linux", "1.0", &f->a) != 0 ||
-        tauth_login(f->h, pb, "web", "linux", "1.0", &f->b) != 0) {
+    char p1[TAUTH_PHONE_MAX], p2[TAUTH_PHONE_MAX], pp[TAUTH_PHONE_MAX];
+    if (tfix_two_schools(&f->h, NULL, &f->a, &f->b) != 0) {
         return -1;
     }
     struct wsclient *a = f->a.c;
-    f->t1_id = user(a, "teacher", "Teacher One", 11, p1);
-    f->t2_id = user(a, "teacher", "Teacher Two", 12, p2);
-    f->parent_id = user(a, "parent", "Parent One", 13, pp);
-    f->driver_id = user(a, "driver", "Driver One", 14, NULL);
-    f->b_teacher = user(f->b.c, "teacher", "Teacher B", 21, NULL);
+    f->t1_id = tfix_user(a, "teacher", "Teacher One", 11, p1);
+    f->t2_id = tfix_user(a, "teacher", "Teacher Two", 12, p2);
+    f->parent_id = tfix_user(a, "parent", "Parent One", 13, pp);
+    f->driver_id = tfix_user(a, "driver", "Driver One", 14, NULL);
+    f->b_teacher = tfix_user(f->b.c, "teacher", "Teacher B", 21, NULL);
     if (f->t1_id < 0 || f->t2_id < 0 || f->parent_id < 0 || f->driver_id < 0 ||
         f->b_teacher < 0 ||
         tauth_login(f->h, p1, "web", "linux", "1.0", &f->t1) != 0 ||
@@ -89,15 +70,7 @@ static int group_teardown(void **state)
 {
     struct fx *f = *state;
     if (f) {
-        tauth_login_close(&f->a);
-        tauth_login_close(&f->b);
-        tauth_login_close(&f->t1);
-        tauth_login_close(&f->t2);
-        tauth_login_close(&f->parent);
-        if (f->h && f->passed == N_TESTS) {
-            harness_passed(f->h);
-        }
-        harness_free(f->h);
+        tfix_end(f->h, f->passed == N_TESTS, &f->a, &f->b, &f->t1, &f->t2, &f->parent, NULL);
         free(f);
     }
     return 0;
@@ -105,100 +78,18 @@ static int group_teardown(void **state)
 
 /* ---- reading replies ---- */
 
-static const msgpack_object *data(const struct tmsg *m)
-{
-    return m ? tmsg_get(tmsg_root(m), "data") : NULL;
-}
-
-static const msgpack_object *item(const msgpack_object *obj, const char *path, uint32_t i)
-{
-    const msgpack_object *a = obj ? tmsg_get(obj, path) : NULL;
-    return a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size ? &a->via.array.ptr[i]
-                                                                         : NULL;
-}
-
-static long len_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *a = obj ? tmsg_get(obj, path) : NULL;
-    return a && a->type == MSGPACK_OBJECT_ARRAY ? (long)a->via.array.size : -1;
-}
-
-static int64_t int_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = obj ? tmsg_get(obj, path) : NULL;
-    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : -1;
-}
-
-static bool int_is(const msgpack_object *obj, const char *path, int64_t v)
-{
-    return int_of(obj, path) == v;
-}
-
-static bool str_is(const msgpack_object *obj, const char *path, const char *s)
-{
-    const msgpack_object *o = obj ? tmsg_get(obj, path) : NULL;
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
-static bool nil_at(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = obj ? tmsg_get(obj, path) : NULL;
-    return o && o->type == MSGPACK_OBJECT_NIL;
-}
-
-static bool bool_is(const msgpack_object *obj, const char *path, bool v)
-{
-    const msgpack_object *o = obj ? tmsg_get(obj, path) : NULL;
-    return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean == v;
-}
-
 /* Whether the array at the root of data holds an element whose key is v. */
 static bool has_id(const msgpack_object *arr, const char *key, int64_t v)
 {
-    for (long i = 0; i < len_of(arr, ""); i++) {
-        if (int_is(item(arr, "", (uint32_t)i), key, v)) {
+    for (long i = 0; i < tf_len(arr, ""); i++) {
+        if (tf_int_is(tf_item(arr, "", (uint32_t)i), key, v)) {
             return true;
         }
     }
     return false;
 }
 
-#define CALL_OK(c, op, ...)                                                                  \
-    ({                                                                                       \
-        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
-        assert_msg(tauth_is_ok(m_), m_);                                                     \
-        m_;                                                                                  \
-    })
-
 #define OK(c, op, ...) tmsg_free(CALL_OK((c), (op), __VA_ARGS__))
-
-#define CALL_ERR(code, field, c, op, ...)                                                    \
-    do {                                                                                     \
-        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
-        if (!tauth_is_err(m_, (code), (field))) {                                            \
-            fail_msg("%s line %d: expected %s (field %s), got %s", (op), __LINE__, (code),   \
-                     (field) ? (field) : "-", tmsg_text(m_));                                \
-        }                                                                                    \
-        tmsg_free(m_);                                                                       \
-    } while (0)
-
-static int64_t create_id(struct wsclient *c, const char *op, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    size_t len;
-    uint8_t *args = tmsg_vbuild(&len, fmt, ap);
-    va_end(ap);
-    struct tmsg *m = tauth_call(c, op, "%m", args, len);
-    free(args);
-    int64_t id = int_of(data(m), "id");
-    if (!tauth_is_ok(m) || id <= 0) {
-        fail_msg("%s: %s", op, tmsg_text(m));
-    }
-    tmsg_free(m);
-    return id;
-}
 
 static int64_t sql_int(struct fx *f, const char *sql, int64_t a, int64_t b)
 {
@@ -262,12 +153,12 @@ static void test_years_and_terms(void **state)
     struct wsclient *readers[] = { a, f->t1.c, f->parent.c };
     for (size_t i = 0; i < 3; i++) {
         struct tmsg *m = CALL_OK(readers[i], "year.list", NULL);
-        const msgpack_object *d = data(m);
-        assert_msg(len_of(d, "") == 2 && int_is(item(d, "", 0), "id", f->year1) &&
-                       bool_is(item(d, "", 0), "current", true) &&
-                       str_is(item(d, "", 0), "starts_on", "2026-04-01") &&
-                       str_is(item(d, "", 1), "ends_on", "2028-03-31") &&
-                       bool_is(item(d, "", 1), "current", false),
+        const msgpack_object *d = tf_data(m);
+        assert_msg(tf_len(d, "") == 2 && tf_int_is(tf_item(d, "", 0), "id", f->year1) &&
+                       tf_bool_is(tf_item(d, "", 0), "current", true) &&
+                       tf_str_is(tf_item(d, "", 0), "starts_on", "2026-04-01") &&
+                       tf_str_is(tf_item(d, "", 1), "ends_on", "2028-03-31") &&
+                       tf_bool_is(tf_item(d, "", 1), "current", false),
                    m);
         tmsg_free(m);
     }
@@ -292,7 +183,7 @@ static void test_years_and_terms(void **state)
     CALL_ERR("bad_request", "starts_on", a, "year.update", "{id: %D, starts_on: x}", f->year1);
 
     /* Terms lie within their year. */
-    int64_t term = create_id(a, "term.create",
+    int64_t term = CREATE_ID(a, "term.create",
                              "{year: %D, name: \"Term 1\", starts_on: \"2026-04-01\","
                              " ends_on: \"2026-09-30\"}",
                              f->year1);
@@ -312,14 +203,14 @@ static void test_years_and_terms(void **state)
     CALL_ERR("bad_request", "year", a, "term.create",
              "{name: T2, starts_on: \"2026-10-01\", ends_on: \"2026-12-31\"}");
     struct tmsg *m = CALL_OK(f->parent.c, "term.list", "{year: %D}", f->year1);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", term) &&
-                   int_is(item(data(m), "", 0), "year", f->year1) &&
-                   str_is(item(data(m), "", 0), "name", "Term 1") &&
-                   str_is(item(data(m), "", 0), "ends_on", "2026-09-30"),
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", term) &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "year", f->year1) &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "name", "Term 1") &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "ends_on", "2026-09-30"),
                m);
     tmsg_free(m);
     m = CALL_OK(f->t1.c, "term.list", NULL);
-    assert_msg(len_of(data(m), "") == 1, m);
+    assert_msg(tf_len(tf_data(m), "") == 1, m);
     tmsg_free(m);
     CALL_ERR("not_found", "year", a, "term.list", "{year: %D}", f->b_year);
     CALL_ERR("not_found", "id", f->b.c, "term.delete", "{id: %D}", term);
@@ -341,7 +232,7 @@ static void test_classes(void **state)
     f->class5 = trec_class(a, "5");
     assert_true(f->class5 > 0);
     expect_audit(f, "class.create", "class", f->class5);
-    f->class6 = create_id(a, "class.create", "{name: \"6\", year: %D, seq: 6}", f->year2);
+    f->class6 = CREATE_ID(a, "class.create", "{name: \"6\", year: %D, seq: 6}", f->year2);
     f->b_class = trec_class(f->b.c, "5");
     assert_true(f->b_class > 0);
     CALL_ERR("conflict", "name", a, "class.create", "{name: \"5\"}");
@@ -379,7 +270,7 @@ static void test_sections(void **state)
 {
     struct fx *f = *state;
     struct wsclient *a = f->a.c;
-    f->sec5a = create_id(a, "section.create", "{class: %D, name: A, class_teacher: %D, room: R1}",
+    f->sec5a = CREATE_ID(a, "section.create", "{class: %D, name: A, class_teacher: %D, room: R1}",
                          f->class5, f->t1_id);
     expect_audit(f, "section.create", "section", f->sec5a);
     f->sec5b = trec_section(a, f->class5, "B", 0);
@@ -408,12 +299,13 @@ static void test_sections(void **state)
 
     /* section.get: admins, and the section's own teachers. */
     struct tmsg *m = CALL_OK(f->t1.c, "section.get", "{id: %D}", f->sec5a);
-    const msgpack_object *d = data(m);
-    assert_msg(int_is(d, "id", f->sec5a) && str_is(d, "name", "A") &&
-                   int_is(d, "class.id", f->class5) && str_is(d, "class.name", "5") &&
-                   int_is(d, "year", f->year1) && int_is(d, "class_teacher.id", f->t1_id) &&
-                   str_is(d, "class_teacher.name", "Teacher One") && str_is(d, "room", "R1") &&
-                   len_of(d, "students") == 0 && len_of(d, "teachers") == 0,
+    const msgpack_object *d = tf_data(m);
+    assert_msg(tf_int_is(d, "id", f->sec5a) && tf_str_is(d, "name", "A") &&
+                   tf_int_is(d, "class.id", f->class5) && tf_str_is(d, "class.name", "5") &&
+                   tf_int_is(d, "year", f->year1) && tf_int_is(d, "class_teacher.id", f->t1_id) &&
+                   tf_str_is(d, "class_teacher.name", "Teacher One") &&
+                   tf_str_is(d, "room", "R1") && tf_len(d, "students") == 0 &&
+                   tf_len(d, "teachers") == 0,
                m);
     tmsg_free(m);
     CALL_ERR("forbidden", "id", f->t2.c, "section.get", "{id: %D}", f->sec5a);
@@ -428,20 +320,21 @@ static void test_sections(void **state)
        f->t2_id);
     expect_audit(f, "section.update", "section", f->sec5b);
     m = CALL_OK(a, "section.get", "{id: %D}", f->sec5b);
-    assert_msg(str_is(data(m), "name", "BB") && str_is(data(m), "room", "R2") &&
-                   int_is(data(m), "class_teacher.id", f->t2_id),
+    assert_msg(tf_str_is(tf_data(m), "name", "BB") && tf_str_is(tf_data(m), "room", "R2") &&
+                   tf_int_is(tf_data(m), "class_teacher.id", f->t2_id),
                m);
     tmsg_free(m);
     OK(a, "section.update", "{id: %D, name: B, class_teacher: nil, room: nil}", f->sec5b);
     m = CALL_OK(a, "section.get", "{id: %D}", f->sec5b);
-    assert_msg(str_is(data(m), "name", "B") && nil_at(data(m), "room") &&
-                   nil_at(data(m), "class_teacher"),
+    assert_msg(tf_str_is(tf_data(m), "name", "B") && tf_nil_at(tf_data(m), "room") &&
+                   tf_nil_at(tf_data(m), "class_teacher"),
                m);
     tmsg_free(m);
     OK(a, "section.update", "{id: %D, name: AA}", f->sec5a);
     OK(a, "section.update", "{id: %D, name: A}", f->sec5a);
     m = CALL_OK(a, "section.get", "{id: %D}", f->sec5a);
-    assert_msg(int_is(data(m), "class_teacher.id", f->t1_id) && str_is(data(m), "room", "R1"),
+    assert_msg(tf_int_is(tf_data(m), "class_teacher.id", f->t1_id) &&
+                   tf_str_is(tf_data(m), "room", "R1"),
                m);
     tmsg_free(m);
     CALL_ERR("conflict", "name", a, "section.update", "{id: %D, name: B}", f->sec5a);
@@ -454,22 +347,25 @@ static void test_sections(void **state)
 
     /* list: by default the current year's; a teacher's only their own. */
     m = CALL_OK(a, "section.list", NULL);
-    assert_msg(len_of(data(m), "") == 2 && has_id(data(m), "id", f->sec5a) &&
-                   has_id(data(m), "id", f->sec5b) &&
-                   str_is(item(data(m), "", 0), "class.name", "5"),
+    assert_msg(tf_len(tf_data(m), "") == 2 && has_id(tf_data(m), "id", f->sec5a) &&
+                   has_id(tf_data(m), "id", f->sec5b) &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "class.name", "5"),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "section.list", "{year: %D}", f->year2);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", f->sec6a), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", f->sec6a),
+               m);
     tmsg_free(m);
     m = CALL_OK(a, "section.list", "{class: %D}", f->class6);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", f->sec6a), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", f->sec6a),
+               m);
     tmsg_free(m);
     m = CALL_OK(f->t1.c, "section.list", NULL);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", f->sec5a), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", f->sec5a),
+               m);
     tmsg_free(m);
     m = CALL_OK(f->t2.c, "section.list", NULL);
-    assert_msg(len_of(data(m), "") == 0, m);
+    assert_msg(tf_len(tf_data(m), "") == 0, m);
     tmsg_free(m);
     CALL_ERR("not_found", "class", a, "section.list", "{class: %D}", f->b_class);
     CALL_ERR("not_found", "year", a, "section.list", "{year: %D}", f->b_year);
@@ -477,17 +373,18 @@ static void test_sections(void **state)
 
     /* class.list: the year's classes with their sections. */
     m = CALL_OK(f->t2.c, "class.list", NULL);
-    d = data(m);
-    assert_msg(len_of(d, "") == 1 && int_is(item(d, "", 0), "id", f->class5) &&
-                   int_is(item(d, "", 0), "year", f->year1) &&
-                   len_of(item(d, "", 0), "sections") == 2 &&
-                   str_is(item(item(d, "", 0), "sections", 0), "name", "A") &&
-                   int_is(item(item(d, "", 0), "sections", 0), "class_teacher.id", f->t1_id) &&
-                   nil_at(item(item(d, "", 0), "sections", 1), "class_teacher"),
-               m);
+    d = tf_data(m);
+    assert_msg(
+        tf_len(d, "") == 1 && tf_int_is(tf_item(d, "", 0), "id", f->class5) &&
+            tf_int_is(tf_item(d, "", 0), "year", f->year1) &&
+            tf_len(tf_item(d, "", 0), "sections") == 2 &&
+            tf_str_is(tf_item(tf_item(d, "", 0), "sections", 0), "name", "A") &&
+            tf_int_is(tf_item(tf_item(d, "", 0), "sections", 0), "class_teacher.id", f->t1_id) &&
+            tf_nil_at(tf_item(tf_item(d, "", 0), "sections", 1), "class_teacher"),
+        m);
     tmsg_free(m);
     m = CALL_OK(a, "class.list", "{year: %D}", f->year2);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "seq", 6), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "seq", 6), m);
     tmsg_free(m);
     CALL_ERR("not_found", "year", a, "class.list", "{year: %D}", f->b_year);
     CALL_ERR("forbidden", NULL, f->parent.c, "class.list", NULL);
@@ -506,7 +403,7 @@ static void test_subjects_and_assignments(void **state)
 {
     struct fx *f = *state;
     struct wsclient *a = f->a.c;
-    f->maths5 = create_id(a, "subject.create", "{class: %D, name: Maths, code: M5}", f->class5);
+    f->maths5 = CREATE_ID(a, "subject.create", "{class: %D, name: Maths, code: M5}", f->class5);
     expect_audit(f, "subject.create", "subject", f->maths5);
     f->english5 = trec_subject(a, f->class5, "English");
     f->maths6 = trec_subject(a, f->class6, "Maths");
@@ -518,9 +415,10 @@ static void test_subjects_and_assignments(void **state)
              "{class: %D, name: X, code: ABCDEFGHIJKLMNOPQ}", f->class5);
     CALL_ERR("forbidden", NULL, f->t1.c, "subject.create", "{class: %D, name: X}", f->class5);
     struct tmsg *m = CALL_OK(f->t1.c, "subject.list", "{class: %D}", f->class5);
-    assert_msg(len_of(data(m), "") == 2 && str_is(item(data(m), "", 0), "name", "English") &&
-                   nil_at(item(data(m), "", 0), "code") &&
-                   str_is(item(data(m), "", 1), "code", "M5"),
+    assert_msg(tf_len(tf_data(m), "") == 2 &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "name", "English") &&
+                   tf_nil_at(tf_item(tf_data(m), "", 0), "code") &&
+                   tf_str_is(tf_item(tf_data(m), "", 1), "code", "M5"),
                m);
     tmsg_free(m);
     CALL_ERR("not_found", "class", a, "subject.list", "{class: %D}", f->b_class);
@@ -556,30 +454,31 @@ static void test_subjects_and_assignments(void **state)
 
     /* Now t2 has 5B. */
     m = CALL_OK(f->t2.c, "section.list", NULL);
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", f->sec5b), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "id", f->sec5b),
+               m);
     tmsg_free(m);
     m = CALL_OK(f->t2.c, "section.get", "{id: %D}", f->sec5b);
-    assert_msg(len_of(data(m), "teachers") == 1 &&
-                   int_is(item(data(m), "teachers", 0), "teacher.id", f->t2_id) &&
-                   str_is(item(data(m), "teachers", 0), "subject.name", "Maths"),
+    assert_msg(tf_len(tf_data(m), "teachers") == 1 &&
+                   tf_int_is(tf_item(tf_data(m), "teachers", 0), "teacher.id", f->t2_id) &&
+                   tf_str_is(tf_item(tf_data(m), "teachers", 0), "subject.name", "Maths"),
                m);
     tmsg_free(m);
 
     /* teacher.assignments: a teacher's own; an admin's any. */
     m = CALL_OK(f->t2.c, "teacher.assignments", NULL);
-    const msgpack_object *d = data(m);
-    assert_msg(len_of(d, "") == 1 && int_is(item(d, "", 0), "section.id", f->sec5b) &&
-                   str_is(item(d, "", 0), "section.name", "B") &&
-                   int_is(item(d, "", 0), "class.id", f->class5) &&
-                   str_is(item(d, "", 0), "class.name", "5") &&
-                   int_is(item(d, "", 0), "subject.id", f->maths5),
+    const msgpack_object *d = tf_data(m);
+    assert_msg(tf_len(d, "") == 1 && tf_int_is(tf_item(d, "", 0), "section.id", f->sec5b) &&
+                   tf_str_is(tf_item(d, "", 0), "section.name", "B") &&
+                   tf_int_is(tf_item(d, "", 0), "class.id", f->class5) &&
+                   tf_str_is(tf_item(d, "", 0), "class.name", "5") &&
+                   tf_int_is(tf_item(d, "", 0), "subject.id", f->maths5),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "teacher.assignments", "{teacher: %D}", f->t1_id);
-    assert_msg(len_of(data(m), "") == 0, m);
+    assert_msg(tf_len(tf_data(m), "") == 0, m);
     tmsg_free(m);
     m = CALL_OK(a, "teacher.assignments", NULL);
-    assert_msg(len_of(data(m), "") == 1, m);
+    assert_msg(tf_len(tf_data(m), "") == 1, m);
     tmsg_free(m);
     CALL_ERR("forbidden", "teacher", f->t1.c, "teacher.assignments", "{teacher: %D}", f->t2_id);
     CALL_ERR("not_found", "teacher", a, "teacher.assignments", "{teacher: %D}", f->b_teacher);
@@ -616,17 +515,18 @@ static void test_students_in_scope(void **state)
 
     /* section.get lists the enrolled students by roll number. */
     struct tmsg *m = CALL_OK(a, "section.get", "{id: %D}", f->sec5a);
-    assert_msg(len_of(data(m), "students") == 2 &&
-                   int_is(item(data(m), "students", 0), "id", f->kid) &&
-                   int_is(item(data(m), "students", 1), "roll_no", 2) &&
-                   str_is(item(data(m), "students", 1), "admission_no", "K-2"),
+    assert_msg(tf_len(tf_data(m), "students") == 2 &&
+                   tf_int_is(tf_item(tf_data(m), "students", 0), "id", f->kid) &&
+                   tf_int_is(tf_item(tf_data(m), "students", 1), "roll_no", 2) &&
+                   tf_str_is(tf_item(tf_data(m), "students", 1), "admission_no", "K-2"),
                m);
     tmsg_free(m);
 
     /* student.get: t1 (class teacher of 5A) has kid, not other_kid; t2 (5B) the other way. */
     m = CALL_OK(f->t1.c, "student.get", "{id: %D}", f->kid);
-    assert_msg(str_is(data(m), "class", "5") && str_is(data(m), "section", "A") &&
-                   int_is(data(m), "section_id", f->sec5a) && int_is(data(m), "year", f->year1),
+    assert_msg(tf_str_is(tf_data(m), "class", "5") && tf_str_is(tf_data(m), "section", "A") &&
+                   tf_int_is(tf_data(m), "section_id", f->sec5a) &&
+                   tf_int_is(tf_data(m), "year", f->year1),
                m);
     tmsg_free(m);
     CALL_ERR("forbidden", "id", f->t1.c, "student.get", "{id: %D}", f->other_kid);
@@ -640,16 +540,18 @@ static void test_students_in_scope(void **state)
 
     /* student.list: a teacher's sections only. */
     m = CALL_OK(f->t1.c, "student.list", NULL);
-    assert_msg(len_of(data(m), "") == 2 && has_id(data(m), "id", f->kid) &&
-                   has_id(data(m), "id", f->kid2),
+    assert_msg(tf_len(tf_data(m), "") == 2 && has_id(tf_data(m), "id", f->kid) &&
+                   has_id(tf_data(m), "id", f->kid2),
                m);
     tmsg_free(m);
     m = CALL_OK(f->t2.c, "student.list", "{status: enrolled}");
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", f->other_kid),
+    assert_msg(tf_len(tf_data(m), "") == 1 &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "id", f->other_kid),
                m);
     tmsg_free(m);
     m = CALL_OK(a, "student.list", "{class: \"5\", section: B}");
-    assert_msg(len_of(data(m), "") == 1 && int_is(item(data(m), "", 0), "id", f->other_kid),
+    assert_msg(tf_len(tf_data(m), "") == 1 &&
+                   tf_int_is(tf_item(tf_data(m), "", 0), "id", f->other_kid),
                m);
     tmsg_free(m);
     CALL_ERR("bad_request", "status", a, "student.list", "{status: gone}");
@@ -694,7 +596,7 @@ static void test_promotion(void **state)
     struct tmsg *m = CALL_OK(a, "section.promote",
                              "{from: %D, to: %D, leavers: [%D], left_on: \"2027-03-31\"}",
                              f->sec5a, f->sec6a, f->kid2);
-    assert_msg(int_is(data(m), "moved", 1) && int_is(data(m), "left", 1), m);
+    assert_msg(tf_int_is(tf_data(m), "moved", 1) && tf_int_is(tf_data(m), "left", 1), m);
     tmsg_free(m);
     expect_audit(f, "section.promote", "section", f->sec5a);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM students WHERE id = $1 AND section_id = $2"
@@ -705,14 +607,15 @@ static void test_promotion(void **state)
                              0),
                      f->year2);
     m = CALL_OK(a, "student.get", "{id: %D}", f->kid2);
-    assert_msg(str_is(data(m), "status", "left") && str_is(data(m), "left_on", "2027-03-31") &&
-                   str_is(data(m), "leave_reason", "left at year end") &&
-                   bool_is(data(m), "active", false),
+    assert_msg(tf_str_is(tf_data(m), "status", "left") &&
+                   tf_str_is(tf_data(m), "left_on", "2027-03-31") &&
+                   tf_str_is(tf_data(m), "leave_reason", "left at year end") &&
+                   tf_bool_is(tf_data(m), "active", false),
                m);
     tmsg_free(m);
     /* Nothing enrolled is left in 5A; promoting it again moves no one. */
     m = CALL_OK(a, "section.promote", "{from: %D, to: %D}", f->sec5a, f->sec6a);
-    assert_msg(int_is(data(m), "moved", 0) && int_is(data(m), "left", 0), m);
+    assert_msg(tf_int_is(tf_data(m), "moved", 0) && tf_int_is(tf_data(m), "left", 0), m);
     tmsg_free(m);
     /* The class teacher of 5A no longer has the promoted child. */
     CALL_ERR("forbidden", "id", f->t1.c, "student.get", "{id: %D}", f->kid);
@@ -740,10 +643,11 @@ static void test_leave(void **state)
                              f->other_kid, 0),
                      1);
     struct tmsg *m = CALL_OK(f->t2.c, "student.list", "{status: left}");
-    assert_msg(len_of(data(m), "") == 1 && str_is(item(data(m), "", 0), "status", "left"), m);
+    assert_msg(
+        tf_len(tf_data(m), "") == 1 && tf_str_is(tf_item(tf_data(m), "", 0), "status", "left"), m);
     tmsg_free(m);
     m = CALL_OK(a, "section.get", "{id: %D}", f->sec5b);
-    assert_msg(len_of(data(m), "students") == 0, m);
+    assert_msg(tf_len(tf_data(m), "students") == 0, m);
     tmsg_free(m);
     /* A left student still holds the section. */
     CALL_ERR("conflict", "id", a, "section.delete", "{id: %D}", f->sec5b);
@@ -822,7 +726,7 @@ static void test_roles_and_malformed(void **state)
     /* A teacher of the school who is not a teacher-in-scope still lists classes and
      * subjects (the school's structure is not personal). */
     struct tmsg *m = CALL_OK(f->t1.c, "subject.list", "{class: %D}", f->class6);
-    assert_msg(len_of(data(m), "") == 1, m);
+    assert_msg(tf_len(tf_data(m), "") == 1, m);
     tmsg_free(m);
     f->passed++;
 }

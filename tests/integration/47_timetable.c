@@ -28,6 +28,7 @@
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tfixture.h"
 #include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
@@ -47,50 +48,23 @@ struct fx {
 
 #define N_TESTS 6
 
-static int64_t user(struct wsclient *admin, const char *role, const char *name, unsigned n,
-                    char *phone)
-{
-    tauth_phone(phone, n);
-    return tauth_user_create(admin, role, name, phone);
-}
-
-static int link_guardian(struct wsclient *admin, int64_t student, int64_t parent)
-{
-    struct tmsg *m = tauth_call(admin, "guardian.link",
-                                "{student: %D, user: %D, relationship: mother}", student, parent);
-    int r = tauth_is_ok(m) ? 0 : -1;
-    if (r) {
-        fprintf(stderr, "guardian.link: %s\n", m ? tmsg_text(m) : "no reply");
-    }
-    tmsg_free(m);
-    return r;
-}
-
 static int group_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     *state = f;
-    if (harness_start(&f->h, NULL) != 0) {
-        return -1;
-    }
-    char pa[TAUTH_PHONE_MAX], pb[TAUTH_PHONE_MAX], ph[5][TAUTH_PHONE_MAX], pbt[TAUTH_PHONE_MAX];
-    tauth_phone(pa, 1);
-    tauth_phone(pb, 2);
-    if (tauth_school_create(f->h, "School A", "Admin A", pa, NULL) < 0 ||
-        tauth_school_create(f->h, "School B", "Admin B", pb, NULL) < 0 ||
-        tauth_login(f->h, pa, "web", "linux", "1.0", &f->a) != 0 ||
-        tauth_login(f->h, pb, "web", "linux", "1.0", &f->b) != 0) {
+    char ph[5][TAUTH_PHONE_MAX], pbt[TAUTH_PHONE_MAX];
+    if (tfix_two_schools(&f->h, NULL, &f->a, &f->b) != 0) {
         return -1;
     }
     struct wsclient *a = f->a.c, *b = f->b.c;
-    f->teacher1 = user(a, "teacher", "Teacher One", 31, ph[0]);
-    f->teacher2 = user(a, "teacher", "Teacher Two", 32, ph[1]);
-    f->teacher3 = user(a, "teacher", "Teacher Three", 33, ph[2]);
-    f->parent1 = user(a, "parent", "Parent One", 41, ph[3]);
-    f->parent2 = user(a, "parent", "Parent Two", 42, ph[4]);
-    f->b_teacher = user(b, "teacher", "Teacher B", 51, pbt);
+    f->teacher1 = tfix_user(a, "teacher", "Teacher One", 31, ph[0]);
+    f->teacher2 = tfix_user(a, "teacher", "Teacher Two", 32, ph[1]);
+    f->teacher3 = tfix_user(a, "teacher", "Teacher Three", 33, ph[2]);
+    f->parent1 = tfix_user(a, "parent", "Parent One", 41, ph[3]);
+    f->parent2 = tfix_user(a, "parent", "Parent Two", 42, ph[4]);
+    f->b_teacher = tfix_user(b, "teacher", "Teacher B", 51, pbt);
     char pa2[TAUTH_PHONE_MAX];
-    if (user(a, "admin", "Admin A2", 3, pa2) < 0 ||
+    if (tfix_user(a, "admin", "Admin A2", 3, pa2) < 0 ||
         tauth_login(f->h, pa2, "web", "linux", "1.0", &f->a2) != 0) {
         return -1;
     }
@@ -108,7 +82,8 @@ static int group_setup(void **state)
         trec_assign(a, f->teacher3, f->s5b, f->english) != 0 ||
         (f->st1 = trec_student(a, "Asha", "A-1", "5", "A", 1)) < 0 ||
         (f->st2 = trec_student(a, "Ravi", "A-2", "5", "B", 1)) < 0 ||
-        link_guardian(a, f->st1, f->parent1) != 0 || link_guardian(a, f->st2, f->parent2) != 0) {
+        tfix_link_guardian(a, f->st1, f->parent1) != 0 ||
+        tfix_link_guardian(a, f->st2, f->parent2) != 0) {
         return -1;
     }
     int64_t b5;
@@ -133,25 +108,14 @@ static int group_teardown(void **state)
 {
     struct fx *f = *state;
     if (f) {
-        struct tauth_login *all[] = { &f->a, &f->a2, &f->b, &f->t1, &f->t2, &f->t3, &f->p1, &f->p2 };
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-            tauth_login_close(all[i]);
-        }
-        if (f->h && f->passed == N_TESTS) {
-            harness_passed(f->h);
-        }
-        harness_free(f->h);
+        tfix_end(f->h, f->passed == N_TESTS, &f->a, &f->a2, &f->b, &f->t1, &f->t2, &f->t3, &f->p1,
+                 &f->p2, NULL);
         free(f);
     }
     return 0;
 }
 
 /* ---- reading replies ---- */
-
-static const msgpack_object *data(const struct tmsg *m)
-{
-    return m ? tmsg_get(tmsg_root(m), "data") : NULL;
-}
 
 static const msgpack_object *item(const msgpack_object *arr, uint32_t i)
 {
@@ -163,31 +127,6 @@ static const msgpack_object *item(const msgpack_object *arr, uint32_t i)
 static long len_of(const msgpack_object *arr)
 {
     return arr && arr->type == MSGPACK_OBJECT_ARRAY ? (long)arr->via.array.size : -1;
-}
-
-static bool int_is(const msgpack_object *obj, const char *path, int64_t v)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v >= 0 && o->via.u64 == (uint64_t)v;
-}
-
-static int64_t int_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : -1;
-}
-
-static bool str_is(const msgpack_object *obj, const char *path, const char *s)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
-static bool nil_at(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_NIL;
 }
 
 static bool str_has(const struct tmsg *m, const char *path, const char *part)
@@ -203,24 +142,7 @@ static bool str_has(const struct tmsg *m, const char *path, const char *part)
     return strstr(buf, part) != NULL;
 }
 
-#define CALL_OK(c, op, ...)                                                                  \
-    ({                                                                                       \
-        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
-        assert_msg(tauth_is_ok(m_), m_);                                                     \
-        m_;                                                                                  \
-    })
-
-#define CALL_ERR(code, field, c, op, ...)                                                    \
-    do {                                                                                     \
-        struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
-        if (!tauth_is_err(m_, (code), (field))) {                                            \
-            fail_msg("%s line %d: expected %s (field %s), got %s", (op), __LINE__, (code),   \
-                     (field) ? (field) : "-", tmsg_text(m_));                                \
-        }                                                                                    \
-        tmsg_free(m_);                                                                       \
-    } while (0)
-
-/* The same, also requiring part in error.message. */
+/* CALL_ERR (tfixture.h), also requiring part in error.message. */
 #define CALL_ERR_MSG(code, field, part, c, op, ...)                                          \
     do {                                                                                     \
         struct tmsg *m_ = tauth_call((c), (op), __VA_ARGS__);                                 \
@@ -242,18 +164,12 @@ static int64_t slot(struct wsclient *c, int64_t section, int weekday, int period
              : tauth_call(c, "timetable.set",
                           "{section: %D, weekday: %d, period: %d, subject: %D, teacher: %D}",
                           section, weekday, period, subject, teacher);
-    int64_t id = int_of(data(m), "id");
+    int64_t id = tf_int_of(tf_data(m), "id");
     if (!tauth_is_ok(m) || id <= 0) {
         fail_msg("timetable.set: %s", tmsg_text(m));
     }
     tmsg_free(m);
     return id;
-}
-
-static const char *id_s(int64_t v, char buf[24])
-{
-    snprintf(buf, 24, "%" PRId64, v);
-    return buf;
 }
 
 /* Monday: periods 1 and 2; Tuesday: period 1. */
@@ -271,8 +187,8 @@ static void set_bells(struct fx *f)
 static void expect_audit(struct fx *f, const char *op, const char *outcome, int64_t record)
 {
     char school[24], rec[24];
-    id_s(f->a.school_id, school);
-    id_s(record, rec);
+    tf_num(school, f->a.school_id);
+    tf_num(rec, record);
     uint64_t deadline = tsys_mono_ms() + 5000;
     while (tsys_mono_ms() < deadline) {
         if (tauth_sql_int(f->h,
@@ -294,33 +210,33 @@ static void test_bells_set_list_replace_and_refusals(void **state)
     struct wsclient *a = f->a.c;
     set_bells(f);
     struct tmsg *m = CALL_OK(a, "timetable.bells.list", NULL);
-    const msgpack_object *d = data(m);
+    const msgpack_object *d = tf_data(m);
     assert_msg(len_of(d) == 3, m);
-    assert_msg(int_is(item(d, 0), "weekday", 1) && int_is(item(d, 0), "period", 1) &&
-                   str_is(item(d, 0), "starts", "08:00") &&
-                   str_is(item(d, 0), "ends", "08:45") && str_is(item(d, 0), "name", "First"),
+    assert_msg(tf_int_is(item(d, 0), "weekday", 1) && tf_int_is(item(d, 0), "period", 1) &&
+                   tf_str_is(item(d, 0), "starts", "08:00") &&
+                   tf_str_is(item(d, 0), "ends", "08:45") && tf_str_is(item(d, 0), "name", "First"),
                m);
-    assert_msg(int_is(item(d, 1), "period", 2) && str_is(item(d, 1), "starts", "08:50") &&
-                   nil_at(item(d, 1), "name"),
+    assert_msg(tf_int_is(item(d, 1), "period", 2) && tf_str_is(item(d, 1), "starts", "08:50") &&
+                   tf_nil_at(item(d, 1), "name"),
                m);
-    assert_msg(int_is(item(d, 2), "weekday", 2) && int_is(item(d, 2), "period", 1), m);
+    assert_msg(tf_int_is(item(d, 2), "weekday", 2) && tf_int_is(item(d, 2), "period", 1), m);
     tmsg_free(m);
     /* Everyone of the school reads it; another school has its own (none). */
     struct wsclient *readers[] = { f->t1.c, f->p1.c };
     for (size_t i = 0; i < 2; i++) {
         m = CALL_OK(readers[i], "timetable.bells.list", NULL);
-        assert_msg(len_of(data(m)) == 3, m);
+        assert_msg(len_of(tf_data(m)) == 3, m);
         tmsg_free(m);
     }
     m = CALL_OK(f->b.c, "timetable.bells.list", NULL);
-    assert_msg(len_of(data(m)) == 0, m);
+    assert_msg(len_of(tf_data(m)) == 0, m);
     tmsg_free(m);
 
     /* Replacing a day: Wednesday gets one period, then none. */
     TAUTH_OK(a, "timetable.bells.set",
              "{weekday: 3, periods: [{period: 4, starts: \"10:00\", ends: \"10:40\"}]}");
     char school[24];
-    id_s(f->a.school_id, school);
+    tf_num(school, f->a.school_id);
     assert_int_equal(tauth_sql_int(f->h,
                                    "SELECT count(*) FROM bell_periods WHERE school_id = $1"
                                    " AND weekday = 3 AND period = 4 AND starts = '10:00'",
@@ -380,7 +296,7 @@ static void test_timetable_set_conflicts_and_refusals(void **state)
                                    "SELECT count(*) FROM timetable_slots WHERE id = $1"
                                    " AND section_id = $2 AND weekday = 1 AND period = 1"
                                    " AND room = 'R1'",
-                                   id_s(id, ids), id_s(f->s5a, sec), NULL),
+                                   tf_num(ids, id), tf_num(sec, f->s5a), NULL),
                      1);
     /* The teacher is in 5 A then; the room is used by 5 A then. */
     CALL_ERR_MSG("conflict", "teacher", "5 A", a, "timetable.set",
@@ -397,7 +313,7 @@ static void test_timetable_set_conflicts_and_refusals(void **state)
                                    "SELECT count(*) FROM audit_log WHERE op = 'timetable.set'"
                                    " AND outcome = 'ok' AND school_id = $1"
                                    " AND (record_id IS NULL OR record_id = 0)",
-                                   id_s(f->a.school_id, school), NULL),
+                                   tf_num(school, f->a.school_id), NULL),
                      0);
     /* t3 teaches English in 5B only. */
     CALL_ERR_MSG("conflict", "teacher", "not assigned to this section and subject", a,
@@ -459,10 +375,10 @@ static void test_timetable_set_conflicts_and_refusals(void **state)
                              " weekday, period, subject_id, teacher_id, room)"
                              " SELECT school_id, year_id, id, 1, 1, $2, $3, $4 FROM sections"
                              " WHERE id = $1";
-    assert_int_equal(tauth_sql(f->h, raw_insert, id_s(f->s5b, ids), id_s(f->maths, subj),
-                               id_s(f->teacher1, tch), "R9", NULL),
+    assert_int_equal(tauth_sql(f->h, raw_insert, tf_num(ids, f->s5b), tf_num(subj, f->maths),
+                               tf_num(tch, f->teacher1), "R9", NULL),
                      -1);
-    assert_int_equal(tauth_sql(f->h, raw_insert, ids, subj, id_s(f->teacher2, tch), "R3", NULL),
+    assert_int_equal(tauth_sql(f->h, raw_insert, ids, subj, tf_num(tch, f->teacher2), "R3", NULL),
                      -1);
     assert_int_equal(tauth_sql(f->h, raw_insert, ids, subj, tch, "R9", NULL), 1);
     /* Clearing. */
@@ -492,7 +408,7 @@ static void test_racing_admins_book_a_teacher_once(void **state)
     set_bells(f);
     static const int when[][2] = { { 1, 1 }, { 1, 2 }, { 2, 1 } };
     char tch[24];
-    id_s(f->teacher1, tch);
+    tf_num(tch, f->teacher1);
     for (int round = 0; round < 12; round++) {
         int wd = when[round % 3][0], p = when[round % 3][1];
         uint64_t ids[2] = { tauth_next_id(), tauth_next_id() };
@@ -550,13 +466,13 @@ static void check_row(struct tmsg *m, uint32_t i, int weekday, int period, const
                       int64_t subject, const char *subject_name, int64_t teacher,
                       int64_t section, const char *room)
 {
-    const msgpack_object *r = item(data(m), i);
-    assert_msg(r && int_is(r, "weekday", weekday) && int_is(r, "period", period) &&
-                   str_is(r, "starts", starts) && int_is(r, "subject.id", subject) &&
-                   str_is(r, "subject.name", subject_name) && int_is(r, "teacher.id", teacher) &&
-                   int_is(r, "section.id", section) && str_is(r, "section.name", "A") &&
-                   str_is(r, "section.class.name", "5") &&
-                   (room ? str_is(r, "room", room) : nil_at(r, "room")),
+    const msgpack_object *r = item(tf_data(m), i);
+    assert_msg(r && tf_int_is(r, "weekday", weekday) && tf_int_is(r, "period", period) &&
+                   tf_str_is(r, "starts", starts) && tf_int_is(r, "subject.id", subject) &&
+                   tf_str_is(r, "subject.name", subject_name) &&
+                   tf_int_is(r, "teacher.id", teacher) && tf_int_is(r, "section.id", section) &&
+                   tf_str_is(r, "section.name", "A") && tf_str_is(r, "section.class.name", "5") &&
+                   (room ? tf_str_is(r, "room", room) : tf_nil_at(r, "room")),
                m);
 }
 
@@ -574,12 +490,12 @@ static void test_views_and_their_scope(void **state)
     for (size_t i = 0; i < 3; i++) {
         struct tmsg *m = CALL_OK(section_readers[i], "timetable.section", "{section: %D}",
                                  f->s5a);
-        assert_msg(len_of(data(m)) == 3, m);
+        assert_msg(len_of(tf_data(m)) == 3, m);
         check_row(m, 0, 1, 1, "08:00", f->maths, "Maths", f->teacher1, f->s5a, "R1");
         check_row(m, 1, 1, 2, "08:50", f->english, "English", f->teacher2, f->s5a, NULL);
         check_row(m, 2, 2, 1, "08:00", f->maths, "Maths", f->teacher1, f->s5a, NULL);
-        assert_msg(str_is(item(data(m), 0), "ends", "08:45") &&
-                       str_is(item(data(m), 0), "teacher.name", "Teacher One"),
+        assert_msg(tf_str_is(item(tf_data(m), 0), "ends", "08:45") &&
+                       tf_str_is(item(tf_data(m), 0), "teacher.name", "Teacher One"),
                    m);
         tmsg_free(m);
     }
@@ -591,19 +507,19 @@ static void test_views_and_their_scope(void **state)
 
     /* A teacher's own week; an admin names the teacher. */
     struct tmsg *m = CALL_OK(f->t1.c, "timetable.teacher", NULL);
-    assert_msg(len_of(data(m)) == 2, m);
+    assert_msg(len_of(tf_data(m)) == 2, m);
     check_row(m, 0, 1, 1, "08:00", f->maths, "Maths", f->teacher1, f->s5a, "R1");
     check_row(m, 1, 2, 1, "08:00", f->maths, "Maths", f->teacher1, f->s5a, NULL);
     tmsg_free(m);
     m = CALL_OK(f->t1.c, "timetable.teacher", "{teacher: %D}", f->teacher1);
-    assert_msg(len_of(data(m)) == 2, m);
+    assert_msg(len_of(tf_data(m)) == 2, m);
     tmsg_free(m);
     m = CALL_OK(a, "timetable.teacher", "{teacher: %D}", f->teacher2);
-    assert_msg(len_of(data(m)) == 1, m);
+    assert_msg(len_of(tf_data(m)) == 1, m);
     check_row(m, 0, 1, 2, "08:50", f->english, "English", f->teacher2, f->s5a, NULL);
     tmsg_free(m);
     m = CALL_OK(f->t3.c, "timetable.teacher", NULL);
-    assert_msg(len_of(data(m)) == 0, m);
+    assert_msg(len_of(tf_data(m)) == 0, m);
     tmsg_free(m);
     CALL_ERR("forbidden", "teacher", f->t1.c, "timetable.teacher", "{teacher: %D}",
              f->teacher2);
@@ -616,12 +532,12 @@ static void test_views_and_their_scope(void **state)
     struct wsclient *student_readers[] = { f->p1.c, f->t1.c, a };
     for (size_t i = 0; i < 3; i++) {
         m = CALL_OK(student_readers[i], "timetable.student", "{student: %D}", f->st1);
-        assert_msg(len_of(data(m)) == 3, m);
+        assert_msg(len_of(tf_data(m)) == 3, m);
         check_row(m, 0, 1, 1, "08:00", f->maths, "Maths", f->teacher1, f->s5a, "R1");
         tmsg_free(m);
     }
     m = CALL_OK(f->p2.c, "timetable.student", "{student: %D}", f->st2);
-    assert_msg(len_of(data(m)) == 0, m);
+    assert_msg(len_of(tf_data(m)) == 0, m);
     tmsg_free(m);
     CALL_ERR("forbidden", "student", f->p1.c, "timetable.student", "{student: %D}", f->st2);
     CALL_ERR("forbidden", "student", f->p2.c, "timetable.student", "{student: %D}", f->st1);
@@ -632,8 +548,9 @@ static void test_views_and_their_scope(void **state)
     TAUTH_OK(a, "timetable.bells.set",
              "{weekday: 1, periods: [{period: 1, starts: \"08:00\", ends: \"08:45\"}]}");
     m = CALL_OK(a, "timetable.section", "{section: %D}", f->s5a);
-    assert_msg(len_of(data(m)) == 3 && int_is(item(data(m), 1), "period", 2) &&
-                   nil_at(item(data(m), 1), "starts") && nil_at(item(data(m), 1), "ends"),
+    assert_msg(len_of(tf_data(m)) == 3 && tf_int_is(item(tf_data(m), 1), "period", 2) &&
+                   tf_nil_at(item(tf_data(m), 1), "starts") &&
+                   tf_nil_at(item(tf_data(m), 1), "ends"),
                m);
     tmsg_free(m);
     set_bells(f);
@@ -799,7 +716,7 @@ static void test_calendar_ics_for_teacher_parent_admin_and_revoke(void **state)
                                    "SELECT count(*) FROM calendar_tokens WHERE user_id = $1"
                                    " AND length(token_hash) = 32"
                                    " AND position(convert_to($2, 'UTF8') IN token_hash) = 0",
-                                   id_s(f->teacher1, uid), t1_path + 13, NULL),
+                                   tf_num(uid, f->teacher1), t1_path + 13, NULL),
                      1);
 
     /* A new token replaces the old one; revoking ends the new one. */
@@ -874,7 +791,7 @@ static void test_calendar_under_valgrind(void **state)
     struct tauth_login a, t;
     assert_true(tauth_school_create(h, "School V", "Admin V", pa, NULL) > 0);
     assert_int_equal(tauth_login(h, pa, "web", "linux", "1.0", &a), 0);
-    int64_t teacher = user(a.c, "teacher", "Teacher V", 31, pt);
+    int64_t teacher = tfix_user(a.c, "teacher", "Teacher V", 31, pt);
     int64_t c5 = -1, s5a = -1, maths = -1;
     assert_true(teacher > 0 && trec_year(a.c, "2026-27", "2026-06-01", "2027-03-31", true) > 0);
     assert_true((c5 = trec_class(a.c, "5")) > 0 && (s5a = trec_section(a.c, c5, "A", 0)) > 0 &&

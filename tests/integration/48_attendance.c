@@ -23,6 +23,7 @@
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tfixture.h"
 #include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
@@ -67,23 +68,6 @@ static void day_offset(int offset, char out[11])
 
 /* ---- fixtures ---- */
 
-static int64_t create_user(struct wsclient *admin, const char *role, const char *name,
-                           unsigned n, char *phone_out)
-{
-    char phone[TAUTH_PHONE_MAX];
-    tauth_phone(phone, n);
-    if (phone_out) {
-        memcpy(phone_out, phone, sizeof phone);
-    }
-    return tauth_user_create(admin, role, name, phone);
-}
-
-static const char *num(char buf[24], int64_t v)
-{
-    snprintf(buf, 24, "%" PRId64, v);
-    return buf;
-}
-
 /* A current year and a class "Class 5" (the first time), then a section of it with
  * class_teacher (0: none), made by the school's admin with the shared fixtures. Returns the
  * section id, or -1. */
@@ -105,18 +89,6 @@ static int64_t make_section(struct wsclient *admin, const char *name, int64_t cl
     return trec_section(admin, *class_id, name, class_teacher);
 }
 
-static int link_parent(struct wsclient *admin, int64_t student, int64_t user)
-{
-    struct tmsg *m = tauth_call(admin, "guardian.link",
-                                "{student: %D, user: %D, relationship: mother}", student, user);
-    int r = tauth_is_ok(m) ? 0 : -1;
-    if (r) {
-        fprintf(stderr, "guardian.link: %s\n", m ? tmsg_text(m) : "no reply");
-    }
-    tmsg_free(m);
-    return r;
-}
-
 static int group_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -124,25 +96,17 @@ static int group_setup(void **state)
     /* Under valgrind when CLASSMENT_TEST_VALGRIND=1: the last test checks its report. */
     const char *v = getenv("CLASSMENT_TEST_VALGRIND");
     f->valgrind = v && strcmp(v, "1") == 0;
-    if (harness_start(&f->h, &(struct harness_opts){ .valgrind = f->valgrind }) != 0) {
+    if (tfix_two_schools(&f->h, &(struct harness_opts){ .valgrind = f->valgrind }, &f->a,
+                         &f->b) != 0) {
         return -1;
     }
-    char phone_a[TAUTH_PHONE_MAX], phone_b[TAUTH_PHONE_MAX];
-    tauth_phone(phone_a, 1);
-    tauth_phone(phone_b, 2);
-    if (tauth_school_create(f->h, "School A", "Admin A", phone_a, NULL) < 0 ||
-        tauth_school_create(f->h, "School B", "Admin B", phone_b, NULL) < 0 ||
-        tauth_login(f->h, phone_a, "web", "linux", "1.0", &f->a) != 0 ||
-        tauth_login(f->h, phone_b, "web", "linux", "1.0", &f->b) != 0) {
-        return -1;
-    }
-    f->teacher1 = create_user(f->a.c, "teacher", "Teacher One", 11, f->teacher1_phone);
-    f->teacher2 = create_user(f->a.c, "teacher", "Teacher Two", 12, f->teacher2_phone);
-    f->parent1 = create_user(f->a.c, "parent", "Parent One", 13, f->parent1_phone);
-    f->parent1b = create_user(f->a.c, "parent", "Parent One B", 14, f->parent1b_phone);
-    f->parent2 = create_user(f->a.c, "parent", "Parent Two", 15, f->parent2_phone);
-    f->parent3 = create_user(f->a.c, "parent", "Parent Three", 16, f->parent3_phone);
-    f->teacher3 = create_user(f->a.c, "teacher", "Teacher Three", 17, f->teacher3_phone);
+    f->teacher1 = tfix_user(f->a.c, "teacher", "Teacher One", 11, f->teacher1_phone);
+    f->teacher2 = tfix_user(f->a.c, "teacher", "Teacher Two", 12, f->teacher2_phone);
+    f->parent1 = tfix_user(f->a.c, "parent", "Parent One", 13, f->parent1_phone);
+    f->parent1b = tfix_user(f->a.c, "parent", "Parent One B", 14, f->parent1b_phone);
+    f->parent2 = tfix_user(f->a.c, "parent", "Parent Two", 15, f->parent2_phone);
+    f->parent3 = tfix_user(f->a.c, "parent", "Parent Three", 16, f->parent3_phone);
+    f->teacher3 = tfix_user(f->a.c, "teacher", "Teacher Three", 17, f->teacher3_phone);
     if (f->teacher1 < 0 || f->teacher2 < 0 || f->parent1 < 0 || f->parent1b < 0 ||
         f->parent2 < 0 || f->parent3 < 0 || f->teacher3 < 0) {
         return -1;
@@ -164,10 +128,10 @@ static int group_setup(void **state)
     f->s4 = trec_student(f->a.c, "Dev", "B-1", "Class 5", "B", 1);
     f->sb = trec_student(f->b.c, "Esha", "X-1", "Class 5", "A", 1);
     if (f->s1 < 0 || f->s2 < 0 || f->s3 < 0 || f->s4 < 0 || f->sb < 0 ||
-        link_parent(f->a.c, f->s1, f->parent1) != 0 ||
-        link_parent(f->a.c, f->s1, f->parent1b) != 0 ||
-        link_parent(f->a.c, f->s2, f->parent2) != 0 ||
-        link_parent(f->a.c, f->s3, f->parent3) != 0) {
+        tfix_link_guardian(f->a.c, f->s1, f->parent1) != 0 ||
+        tfix_link_guardian(f->a.c, f->s1, f->parent1b) != 0 ||
+        tfix_link_guardian(f->a.c, f->s2, f->parent2) != 0 ||
+        tfix_link_guardian(f->a.c, f->s3, f->parent3) != 0) {
         return -1;
     }
     if (tauth_login(f->h, f->teacher1_phone, "web", "linux", "1.0", &f->t1) != 0 ||
@@ -184,17 +148,8 @@ static int group_teardown(void **state)
 {
     struct fx *f = *state;
     if (f) {
-        tauth_login_close(&f->a);
-        tauth_login_close(&f->b);
-        tauth_login_close(&f->t1);
-        tauth_login_close(&f->t2);
-        tauth_login_close(&f->p1);
-        tauth_login_close(&f->p1b);
-        tauth_login_close(&f->p2);
-        if (f->h && f->passed == N_TESTS) {
-            harness_passed(f->h);
-        }
-        harness_free(f->h);
+        tfix_end(f->h, f->passed == N_TESTS, &f->a, &f->b, &f->t1, &f->t2, &f->p1, &f->p1b,
+                 &f->p2, NULL);
         free(f);
     }
     return 0;
@@ -202,66 +157,15 @@ static int group_teardown(void **state)
 
 /* ---- reading replies ---- */
 
-static const msgpack_object *at(const struct tmsg *m, const char *path)
-{
-    return m ? tmsg_get(tmsg_root(m), path) : NULL;
-}
-
-static const msgpack_object *item(const msgpack_object *obj, const char *path, uint32_t i)
-{
-    const msgpack_object *a = tmsg_get(obj, path);
-    return a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size ? &a->via.array.ptr[i]
-                                                                         : NULL;
-}
-
-static long len_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *a = tmsg_get(obj, path);
-    return a && a->type == MSGPACK_OBJECT_ARRAY ? (long)a->via.array.size : -1;
-}
-
-static bool int_is(const msgpack_object *obj, const char *path, int64_t v)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o &&
-           ((o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v >= 0 && o->via.u64 == (uint64_t)v) ||
-            (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == v));
-}
-
-static int64_t int_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : -1;
-}
-
-static bool str_is(const msgpack_object *obj, const char *path, const char *s)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
-static bool nil_at(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_NIL;
-}
-
-static bool bool_is(const msgpack_object *obj, const char *path, bool v)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean == v;
-}
-
 /* The student's row in a students array at path. */
 static const msgpack_object *student_row(const struct tmsg *m, const char *path, int64_t id)
 {
     for (uint32_t i = 0; i < 100; i++) {
-        const msgpack_object *r = item(tmsg_root(m), path, i);
+        const msgpack_object *r = tf_item(tmsg_root(m), path, i);
         if (!r) {
             return NULL;
         }
-        if (int_is(r, "student", id)) {
+        if (tf_int_is(r, "student", id)) {
             return r;
         }
     }
@@ -271,8 +175,8 @@ static const msgpack_object *student_row(const struct tmsg *m, const char *path,
 #define MARK_OK(c, marked, changed, ...)                                                    \
     do {                                                                                    \
         struct tmsg *m_ = tauth_call((c), "attendance.mark", __VA_ARGS__);                  \
-        assert_msg(tauth_is_ok(m_) && int_is(at(m_, "data"), "marked", (marked)) &&         \
-                       int_is(at(m_, "data"), "changed", (changed)),                        \
+        assert_msg(tauth_is_ok(m_) && tf_int_is(tf_at(m_, "data"), "marked", (marked)) &&         \
+                       tf_int_is(tf_at(m_, "data"), "changed", (changed)),                        \
                    m_);                                                                     \
         tmsg_free(m_);                                                                      \
     } while (0)
@@ -280,7 +184,7 @@ static const msgpack_object *student_row(const struct tmsg *m, const char *path,
 static int64_t sql_count(struct fx *f, const char *sql, int64_t a, int64_t b)
 {
     char x[24], y[24];
-    return tauth_sql_int(f->h, sql, num(x, a), num(y, b), NULL);
+    return tauth_sql_int(f->h, sql, tf_num(x, a), tf_num(y, b), NULL);
 }
 
 /* Waits for the audit entry attendance.mark / attendance / record. */
@@ -312,11 +216,14 @@ static void expect_event(struct wsclient *c, int64_t student, const char *day,
 {
     struct tmsg *m = tclient_recv(c, EVENT_WAIT_MS);
     assert_non_null(m);
-    assert_msg(tmsg_is_event(m, "attendance.marked") && int_is(at(m, "data"), "student", student) &&
-                   str_is(at(m, "data"), "day", day) && str_is(at(m, "data"), "status", status),
+    assert_msg(tmsg_is_event(m, "attendance.marked") &&
+                   tf_int_is(tf_at(m, "data"), "student", student) &&
+                   tf_str_is(tf_at(m, "data"), "day", day) &&
+                   tf_str_is(tf_at(m, "data"), "status", status),
                m);
     if (note) {
-        assert_msg(note[0] ? str_is(at(m, "data"), "note", note) : nil_at(at(m, "data"), "note"),
+        assert_msg(note[0] ? tf_str_is(tf_at(m, "data"), "note", note)
+                           : tf_nil_at(tf_at(m, "data"), "note"),
                    m);
     }
     tmsg_free(m);
@@ -340,14 +247,14 @@ static void test_mark_get_and_mark_again(void **state)
 
     /* Unmarked: status nil, marked false; day defaults to today. */
     struct tmsg *m = tauth_call(f->t1.c, "attendance.get", "{section: %D}", f->sec_a);
-    assert_msg(tauth_is_ok(m) && int_is(at(m, "data"), "section", f->sec_a) &&
-                   str_is(at(m, "data"), "day", today) &&
-                   bool_is(at(m, "data"), "marked", false) &&
-                   len_of(at(m, "data"), "students") == 3,
+    assert_msg(tauth_is_ok(m) && tf_int_is(tf_at(m, "data"), "section", f->sec_a) &&
+                   tf_str_is(tf_at(m, "data"), "day", today) &&
+                   tf_bool_is(tf_at(m, "data"), "marked", false) &&
+                   tf_len(tf_at(m, "data"), "students") == 3,
                m);
-    const msgpack_object *r = item(at(m, "data"), "students", 0);
-    assert_msg(r && int_is(r, "student", f->s1) && str_is(r, "name", "Asha") &&
-                   int_is(r, "roll_no", 1) && nil_at(r, "status") && nil_at(r, "note"),
+    const msgpack_object *r = tf_item(tf_at(m, "data"), "students", 0);
+    assert_msg(r && tf_int_is(r, "student", f->s1) && tf_str_is(r, "name", "Asha") &&
+                   tf_int_is(r, "roll_no", 1) && tf_nil_at(r, "status") && tf_nil_at(r, "note"),
                m);
     tmsg_free(m);
 
@@ -357,17 +264,17 @@ static void test_mark_get_and_mark_again(void **state)
             " {student: %D, status: present}, {student: %D, status: leave, note: \"fever\"}]}",
             f->sec_a, yesterday, f->s1, f->s2, f->s3);
     m = tauth_call(f->t1.c, "attendance.get", "{section: %D, day: %s}", f->sec_a, yesterday);
-    assert_msg(tauth_is_ok(m) && bool_is(at(m, "data"), "marked", true), m);
+    assert_msg(tauth_is_ok(m) && tf_bool_is(tf_at(m, "data"), "marked", true), m);
     r = student_row(m, "data.students", f->s3);
-    assert_msg(r && str_is(r, "status", "leave") && str_is(r, "note", "fever"), m);
+    assert_msg(r && tf_str_is(r, "status", "leave") && tf_str_is(r, "note", "fever"), m);
     r = student_row(m, "data.students", f->s1);
-    assert_msg(r && str_is(r, "status", "present") && nil_at(r, "note"), m);
+    assert_msg(r && tf_str_is(r, "status", "present") && tf_nil_at(r, "note"), m);
     tmsg_free(m);
     char d[24], sec[24];
     assert_int_equal(tauth_sql_int(f->h,
                                    "SELECT count(*) FROM attendance WHERE section_id = $1"
                                    " AND day = $2::date AND marked_by = $3",
-                                   num(sec, f->sec_a), yesterday, num(d, f->teacher1), NULL),
+                                   tf_num(sec, f->sec_a), yesterday, tf_num(d, f->teacher1), NULL),
                      3);
 
     /* The same again: nothing changes, nothing is recorded. */
@@ -410,14 +317,14 @@ static void test_corrections_are_audited_with_before_and_after(void **state)
                                    " AND day = $2::date AND before_status = 'present'"
                                    " AND before_note IS NULL AND after_status = 'late'"
                                    " AND after_note = 'bus' AND changed_by = $3",
-                                   num(st, f->s1), day, num(ad, f->a.user_id), NULL),
+                                   tf_num(st, f->s1), day, tf_num(ad, f->a.user_id), NULL),
                      1);
     assert_int_equal(tauth_sql_int(f->h,
                                    "SELECT count(*) FROM attendance_changes WHERE student_id = $1"
                                    " AND day = $2::date AND before_status = 'absent'"
                                    " AND before_note = 'no word' AND after_status = 'absent'"
                                    " AND after_note = 'ill'",
-                                   num(st, f->s2), day, NULL),
+                                   tf_num(st, f->s2), day, NULL),
                      1);
     assert_int_equal(sql_count(f, "SELECT count(*) FROM attendance_changes WHERE student_id = $1"
                                   " AND $2::bigint > 0",
@@ -514,37 +421,37 @@ static void test_the_event_reaches_only_the_childs_parents(void **state)
 
     /* The notices: parent1 has two, parent2 none. */
     struct tmsg *m = tauth_call(f->p1.c, "notice.list", "{after: %D}", base);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 2, m);
-    const msgpack_object *n0 = item(tmsg_root(m), "data", 0);
-    const msgpack_object *n1 = item(tmsg_root(m), "data", 1);
-    assert_msg(n0 && n1 && str_is(n0, "kind", "attendance") && int_is(n0, "student", f->s1) &&
-                   str_is(n0, "day", today) && str_is(n0, "status", "absent") &&
-                   str_is(n0, "note", "no word yet") && bool_is(n0, "read", false) &&
-                   int_of(n0, "at") > 0 && str_is(n1, "status", "late") && nil_at(n1, "note") &&
-                   int_of(n1, "id") > int_of(n0, "id"),
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 2, m);
+    const msgpack_object *n0 = tf_item(tmsg_root(m), "data", 0);
+    const msgpack_object *n1 = tf_item(tmsg_root(m), "data", 1);
+    assert_msg(n0 && n1 && tf_str_is(n0, "kind", "attendance") && tf_int_is(n0, "student", f->s1) &&
+                   tf_str_is(n0, "day", today) && tf_str_is(n0, "status", "absent") &&
+                   tf_str_is(n0, "note", "no word yet") && tf_bool_is(n0, "read", false) &&
+                   tf_int_of(n0, "at") > 0 && tf_str_is(n1, "status", "late") &&
+                   tf_nil_at(n1, "note") && tf_int_of(n1, "id") > tf_int_of(n0, "id"),
                m);
-    int64_t first = int_of(n0, "id"), second = int_of(n1, "id");
+    int64_t first = tf_int_of(n0, "id"), second = tf_int_of(n1, "id");
     tmsg_free(m);
     m = tauth_call(f->p2.c, "notice.list", "{after: %D}", base);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 0, m);
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 0, m);
     tmsg_free(m);
     /* Paging and reading. */
     m = tauth_call(f->p1.c, "notice.list", "{after: %D, limit: 1}", first);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 1 &&
-                   int_is(item(tmsg_root(m), "data", 0), "id", second),
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 1 &&
+                   tf_int_is(tf_item(tmsg_root(m), "data", 0), "id", second),
                m);
     tmsg_free(m);
     /* Another user's notice ids mark nothing of theirs. */
     TAUTH_OK(f->p2.c, "notice.read", "{upto: %D}", second);
     TAUTH_OK(f->p1.c, "notice.read", "{upto: %D}", first);
     m = tauth_call(f->p1.c, "notice.list", "{after: %D}", base);
-    assert_msg(tauth_is_ok(m) && bool_is(item(tmsg_root(m), "data", 0), "read", true) &&
-                   bool_is(item(tmsg_root(m), "data", 1), "read", false),
+    assert_msg(tauth_is_ok(m) && tf_bool_is(tf_item(tmsg_root(m), "data", 0), "read", true) &&
+                   tf_bool_is(tf_item(tmsg_root(m), "data", 1), "read", false),
                m);
     tmsg_free(m);
     m = tauth_call(f->p1b.c, "notice.list", "{after: %D}", base);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 2 &&
-                   bool_is(item(tmsg_root(m), "data", 0), "read", false),
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 2 &&
+                   tf_bool_is(tf_item(tmsg_root(m), "data", 0), "read", false),
                m);
     tmsg_free(m);
     TAUTH_ERR("bad_request", "upto", f->p1.c, "notice.read", "{upto: 0}");
@@ -556,9 +463,9 @@ static void test_the_event_reaches_only_the_childs_parents(void **state)
     struct tauth_login p3;
     assert_int_equal(tauth_login(f->h, f->parent3_phone, "android", "14", "1.0", &p3), 0);
     m = tauth_call(p3.c, "notice.list", "{after: %D}", base);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 1 &&
-                   int_is(item(tmsg_root(m), "data", 0), "student", f->s3) &&
-                   str_is(item(tmsg_root(m), "data", 0), "status", "late"),
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 1 &&
+                   tf_int_is(tf_item(tmsg_root(m), "data", 0), "student", f->s3) &&
+                   tf_str_is(tf_item(tmsg_root(m), "data", 0), "status", "late"),
                m);
     tmsg_free(m);
     assert_int_equal(sql_count(f, "SELECT count(*) FROM notices WHERE user_id = $1"
@@ -567,7 +474,7 @@ static void test_the_event_reaches_only_the_childs_parents(void **state)
                      1);
     /* notice.list without after starts at the oldest. */
     m = tauth_call(p3.c, "notice.list", NULL);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") >= 1, m);
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") >= 1, m);
     tmsg_free(m);
     tauth_login_close(&p3);
     f->passed++;
@@ -633,7 +540,7 @@ static void test_mark_refusals(void **state)
     assert_int_equal(tauth_sql(f->h,
                                "UPDATE students SET status = 'left', active = false,"
                                " left_on = current_date WHERE id = $1",
-                               num(s3, f->s3), NULL),
+                               tf_num(s3, f->s3), NULL),
                      1);
     TAUTH_ERR("bad_request", "entries[0].student", c, "attendance.mark",
               "{section: %D, day: %s, entries: [{student: %D, status: absent}]}", f->sec_a, day,
@@ -641,7 +548,7 @@ static void test_mark_refusals(void **state)
     assert_int_equal(tauth_sql(f->h,
                                "UPDATE students SET status = 'enrolled', active = true,"
                                " left_on = NULL WHERE id = $1",
-                               num(s3, f->s3), NULL),
+                               tf_num(s3, f->s3), NULL),
                      1);
     /* Scope: another section's teacher, another school's section, unknown, other roles. */
     TAUTH_ERR("forbidden", "section", f->t2.c, "attendance.mark",
@@ -702,14 +609,14 @@ static void test_student_summary(void **state)
      * present 1, late 1, absent 2, leave 1: (1 + 1) / 5 = 40 %. */
     struct tmsg *m = tauth_call(f->a.c, "attendance.student", "{student: %D, from: %s, to: %s}",
                                 f->s4, from, to);
-    const msgpack_object *dt = at(m, "data");
-    assert_msg(tauth_is_ok(m) && int_is(dt, "student", f->s4) && str_is(dt, "from", from) &&
-                   str_is(dt, "to", to) && int_is(dt, "present", 1) && int_is(dt, "late", 1) &&
-                   int_is(dt, "absent", 2) && int_is(dt, "leave", 1) &&
-                   int_is(dt, "marked_days", 5) && len_of(dt, "days") == 5 &&
-                   str_is(item(dt, "days", 0), "day", d[3]) &&
-                   str_is(item(dt, "days", 0), "status", "leave") &&
-                   nil_at(item(dt, "days", 0), "note"),
+    const msgpack_object *dt = tf_at(m, "data");
+    assert_msg(tauth_is_ok(m) && tf_int_is(dt, "student", f->s4) && tf_str_is(dt, "from", from) &&
+                   tf_str_is(dt, "to", to) && tf_int_is(dt, "present", 1) &&
+                   tf_int_is(dt, "late", 1) && tf_int_is(dt, "absent", 2) &&
+                   tf_int_is(dt, "leave", 1) && tf_int_is(dt, "marked_days", 5) &&
+                   tf_len(dt, "days") == 5 && tf_str_is(tf_item(dt, "days", 0), "day", d[3]) &&
+                   tf_str_is(tf_item(dt, "days", 0), "status", "leave") &&
+                   tf_nil_at(tf_item(dt, "days", 0), "note"),
                m);
     const msgpack_object *pc = tmsg_get(dt, "percentage");
     assert_msg(pc && pc->type == MSGPACK_OBJECT_FLOAT64 && pc->via.f64 > 39.99 &&
@@ -719,8 +626,9 @@ static void test_student_summary(void **state)
     /* Nothing marked: percentage nil. */
     m = tauth_call(f->a.c, "attendance.student",
                    "{student: %D, from: \"2025-01-01\", to: \"2025-12-31\"}", f->s4);
-    assert_msg(tauth_is_ok(m) && int_is(at(m, "data"), "marked_days", 0) &&
-                   nil_at(at(m, "data"), "percentage") && len_of(at(m, "data"), "days") == 0,
+    assert_msg(tauth_is_ok(m) && tf_int_is(tf_at(m, "data"), "marked_days", 0) &&
+                   tf_nil_at(tf_at(m, "data"), "percentage") &&
+                   tf_len(tf_at(m, "data"), "days") == 0,
                m);
     tmsg_free(m);
     /* Scope. */
@@ -761,31 +669,32 @@ static void test_register_and_absentees(void **state)
             f->sec_a, f->s1, f->s3);
     struct tmsg *m = tauth_call(f->t1.c, "attendance.register", "{section: %D, month: \"2026-01\"}",
                                 f->sec_a);
-    const msgpack_object *dt = at(m, "data");
-    assert_msg(tauth_is_ok(m) && int_is(dt, "section", f->sec_a) &&
-                   str_is(dt, "month", "2026-01") && len_of(dt, "days") == 2 &&
-                   str_is(item(dt, "days", 0), "", "2026-01-05") &&
-                   str_is(item(dt, "days", 1), "", "2026-01-07") &&
-                   len_of(dt, "students") == 3,
+    const msgpack_object *dt = tf_at(m, "data");
+    assert_msg(tauth_is_ok(m) && tf_int_is(dt, "section", f->sec_a) &&
+                   tf_str_is(dt, "month", "2026-01") && tf_len(dt, "days") == 2 &&
+                   tf_str_is(tf_item(dt, "days", 0), "", "2026-01-05") &&
+                   tf_str_is(tf_item(dt, "days", 1), "", "2026-01-07") &&
+                   tf_len(dt, "students") == 3,
                m);
     const msgpack_object *r1 = student_row(m, "data.students", f->s1);
     const msgpack_object *r2 = student_row(m, "data.students", f->s2);
     const msgpack_object *r3 = student_row(m, "data.students", f->s3);
-    assert_msg(r1 && str_is(r1, "name", "Asha") && int_is(r1, "roll_no", 1) &&
-                   len_of(r1, "marks") == 2 && str_is(item(r1, "marks", 0), "", "P") &&
-                   str_is(item(r1, "marks", 1), "", "V"),
+    assert_msg(r1 && tf_str_is(r1, "name", "Asha") && tf_int_is(r1, "roll_no", 1) &&
+                   tf_len(r1, "marks") == 2 && tf_str_is(tf_item(r1, "marks", 0), "", "P") &&
+                   tf_str_is(tf_item(r1, "marks", 1), "", "V"),
                m);
-    assert_msg(r2 && str_is(item(r2, "marks", 0), "", "A") && nil_at(item(r2, "marks", 1), ""),
+    assert_msg(r2 && tf_str_is(tf_item(r2, "marks", 0), "", "A") &&
+                   tf_nil_at(tf_item(r2, "marks", 1), ""),
                m);
-    assert_msg(r3 && str_is(item(r3, "marks", 0), "", "L") &&
-                   str_is(item(r3, "marks", 1), "", "P"),
+    assert_msg(r3 && tf_str_is(tf_item(r3, "marks", 0), "", "L") &&
+                   tf_str_is(tf_item(r3, "marks", 1), "", "P"),
                m);
     tmsg_free(m);
     /* An empty month. */
     m = tauth_call(f->t1.c, "attendance.register", "{section: %D, month: \"2025-06\"}", f->sec_a);
-    assert_msg(tauth_is_ok(m) && len_of(at(m, "data"), "days") == 0 &&
-                   len_of(at(m, "data"), "students") == 3 &&
-                   len_of(item(at(m, "data"), "students", 0), "marks") == 0,
+    assert_msg(tauth_is_ok(m) && tf_len(tf_at(m, "data"), "days") == 0 &&
+                   tf_len(tf_at(m, "data"), "students") == 3 &&
+                   tf_len(tf_item(tf_at(m, "data"), "students", 0), "marks") == 0,
                m);
     tmsg_free(m);
     TAUTH_ERR("forbidden", "section", f->t2.c, "attendance.register",
@@ -802,21 +711,21 @@ static void test_register_and_absentees(void **state)
 
     /* Absentees of 2026-01-05: s2 absent, s3 late; not s1 (present). */
     m = tauth_call(f->a.c, "attendance.absentees", "{day: \"2026-01-05\"}");
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 2, m);
-    const msgpack_object *a0 = item(tmsg_root(m), "data", 0);
-    const msgpack_object *a1 = item(tmsg_root(m), "data", 1);
-    assert_msg(a0 && int_is(a0, "student", f->s2) && str_is(a0, "name", "Bala") &&
-                   str_is(a0, "class", "Class 5") && str_is(a0, "section", "A") &&
-                   str_is(a0, "status", "absent") && nil_at(a0, "note") && a1 &&
-                   int_is(a1, "student", f->s3) && str_is(a1, "status", "late"),
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 2, m);
+    const msgpack_object *a0 = tf_item(tmsg_root(m), "data", 0);
+    const msgpack_object *a1 = tf_item(tmsg_root(m), "data", 1);
+    assert_msg(a0 && tf_int_is(a0, "student", f->s2) && tf_str_is(a0, "name", "Bala") &&
+                   tf_str_is(a0, "class", "Class 5") && tf_str_is(a0, "section", "A") &&
+                   tf_str_is(a0, "status", "absent") && tf_nil_at(a0, "note") && a1 &&
+                   tf_int_is(a1, "student", f->s3) && tf_str_is(a1, "status", "late"),
                m);
     tmsg_free(m);
     /* Today (the default): s1 late from the event test; another school sees none of it. */
     m = tauth_call(f->a.c, "attendance.absentees", NULL);
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") >= 1, m);
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") >= 1, m);
     tmsg_free(m);
     m = tauth_call(f->b.c, "attendance.absentees", "{day: \"2026-01-05\"}");
-    assert_msg(tauth_is_ok(m) && len_of(tmsg_root(m), "data") == 0, m);
+    assert_msg(tauth_is_ok(m) && tf_len(tmsg_root(m), "data") == 0, m);
     tmsg_free(m);
     TAUTH_ERR("forbidden", NULL, f->t1.c, "attendance.absentees", NULL);
     TAUTH_ERR("bad_request", "day", f->a.c, "attendance.absentees", "{day: \"05-01-2026\"}");

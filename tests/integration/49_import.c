@@ -28,7 +28,9 @@
 #include "tests/support/harness.h"
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
+#include "tests/support/tdob.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tfixture.h"
 #include "tests/support/tsys.h"
 
 #define AUDIT_WAIT_MS 5000
@@ -95,15 +97,6 @@ static int64_t make_section(struct fx *f, int64_t school, int64_t cls, const cha
                   s, c, name);
 }
 
-static int64_t create_user(struct wsclient *admin, const char *role, const char *name,
-                           unsigned n, char *phone_out)
-{
-    char phone[TAUTH_PHONE_MAX];
-    tauth_phone(phone, n);
-    memcpy(phone_out, phone, sizeof phone);
-    return tauth_user_create(admin, role, name, phone);
-}
-
 static int group_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -111,22 +104,13 @@ static int group_setup(void **state)
     /* 5,000 rows are about 400 KB: the op takes them with a raised message limit. */
     static const char *const env[] = { "CLASSMENT_MAX_MESSAGE=4194304", NULL };
     struct harness_opts opts = { .env = env };
-    if (harness_start(&f->h, &opts) != 0) {
+    if (tfix_two_schools(&f->h, &opts, &f->a, &f->b) != 0) {
         return -1;
     }
-    char phone_a[TAUTH_PHONE_MAX], phone_b[TAUTH_PHONE_MAX];
-    tauth_phone(phone_a, 1);
-    tauth_phone(phone_b, 2);
-    if (tauth_school_create(f->h, "School A", "Admin A", phone_a, NULL) < 0 ||
-        tauth_school_create(f->h, "School B", "Admin B", phone_b, NULL) < 0 ||
-        tauth_login(f->h, phone_a, "web", "linux", "1.0", &f->a) != 0 ||
-        tauth_login(f->h, phone_b, "web", "linux", "1.0", &f->b) != 0) {
-        return -1;
-    }
-    f->parent1 = create_user(f->a.c, "parent", "Parent One", 11, f->parent1_phone);
-    f->driver1 = create_user(f->a.c, "driver", "Driver One", 13, f->driver1_phone);
-    f->teacher1 = create_user(f->a.c, "teacher", "Teacher One", 14, f->teacher1_phone);
-    f->parent_b = create_user(f->b.c, "parent", "Parent B", 21, f->parent_b_phone);
+    f->parent1 = tfix_user(f->a.c, "parent", "Parent One", 11, f->parent1_phone);
+    f->driver1 = tfix_user(f->a.c, "driver", "Driver One", 13, f->driver1_phone);
+    f->teacher1 = tfix_user(f->a.c, "teacher", "Teacher One", 14, f->teacher1_phone);
+    f->parent_b = tfix_user(f->b.c, "parent", "Parent B", 21, f->parent_b_phone);
     if (f->parent1 < 0 || f->driver1 < 0 || f->teacher1 < 0 || f->parent_b < 0 ||
         tauth_login(f->h, f->teacher1_phone, "web", "linux", "1.0", &f->teacher) != 0 ||
         tauth_login(f->h, f->parent1_phone, "web", "linux", "1.0", &f->parent) != 0) {
@@ -156,31 +140,13 @@ static int group_teardown(void **state)
 {
     struct fx *f = *state;
     if (f) {
-        tauth_login_close(&f->a);
-        tauth_login_close(&f->b);
-        tauth_login_close(&f->teacher);
-        tauth_login_close(&f->parent);
-        if (f->h && f->passed == N_TESTS) {
-            harness_passed(f->h);
-        }
-        harness_free(f->h);
+        tfix_end(f->h, f->passed == N_TESTS, &f->a, &f->b, &f->teacher, &f->parent, NULL);
         free(f);
     }
     return 0;
 }
 
 /* ---- reading replies ---- */
-
-static const msgpack_object *data(const struct tmsg *m)
-{
-    return m ? tmsg_get(tmsg_root(m), "data") : NULL;
-}
-
-static int64_t int_of(const msgpack_object *obj, const char *path)
-{
-    const msgpack_object *o = tmsg_get(obj, path);
-    return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : -1;
-}
 
 static bool str_is(const msgpack_object *o, const char *s)
 {
@@ -197,11 +163,11 @@ struct want {
 /* Asserts the reply's errors are exactly want[0..n), in order. */
 static void expect_errors(struct tmsg *m, const struct want *want, size_t n)
 {
-    const msgpack_object *e = tmsg_get(data(m), "errors");
+    const msgpack_object *e = tmsg_get(tf_data(m), "errors");
     assert_msg(e && e->type == MSGPACK_OBJECT_ARRAY, m);
     for (size_t i = 0; i < n || i < e->via.array.size; i++) {
         const msgpack_object *x = i < e->via.array.size ? &e->via.array.ptr[i] : NULL;
-        if (i >= n || !x || int_of(x, "row") != want[i].row ||
+        if (i >= n || !x || tf_int_of(x, "row") != want[i].row ||
             !str_is(tmsg_get(x, "column"), want[i].column) ||
             !str_is(tmsg_get(x, "message"), want[i].message)) {
             fail_msg("error %zu: expected row %d, column %s: %s; reply %s", i,
@@ -215,11 +181,11 @@ static void expect_counts(struct tmsg *m, int64_t rows, int64_t created, int64_t
                           int64_t g_linked, bool dry_run)
 {
     assert_msg(tauth_is_ok(m), m);
-    assert_msg(int_of(data(m), "rows") == rows, m);
-    assert_msg(int_of(data(m), "created") == created, m);
-    assert_msg(int_of(data(m), "guardians_created") == g_created, m);
-    assert_msg(int_of(data(m), "guardians_linked") == g_linked, m);
-    const msgpack_object *d = tmsg_get(data(m), "dry_run");
+    assert_msg(tf_int_of(tf_data(m), "rows") == rows, m);
+    assert_msg(tf_int_of(tf_data(m), "created") == created, m);
+    assert_msg(tf_int_of(tf_data(m), "guardians_created") == g_created, m);
+    assert_msg(tf_int_of(tf_data(m), "guardians_linked") == g_linked, m);
+    const msgpack_object *d = tmsg_get(tf_data(m), "dry_run");
     assert_msg(d && d->type == MSGPACK_OBJECT_BOOLEAN && d->via.boolean == dry_run, m);
 }
 
@@ -395,11 +361,11 @@ static void test_header_and_quoting_errors(void **state)
     fclose(fp);
     m = import(f->a.c, many.s, true);
     free(many.s);
-    const msgpack_object *errs = tmsg_get(data(m), "errors");
+    const msgpack_object *errs = tmsg_get(tf_data(m), "errors");
     assert_msg(errs && errs->type == MSGPACK_OBJECT_ARRAY && errs->via.array.size == 1001, m);
-    assert_msg(int_of(&errs->via.array.ptr[0], "row") == 2, m);
-    assert_msg(int_of(&errs->via.array.ptr[999], "row") == 1001, m);
-    assert_msg(int_of(&errs->via.array.ptr[1000], "row") == 0 &&
+    assert_msg(tf_int_of(&errs->via.array.ptr[0], "row") == 2, m);
+    assert_msg(tf_int_of(&errs->via.array.ptr[999], "row") == 1001, m);
+    assert_msg(tf_int_of(&errs->via.array.ptr[1000], "row") == 0 &&
                    str_is(tmsg_get(&errs->via.array.ptr[1000], "message"),
                           "100 more errors not listed"),
                m);
@@ -427,43 +393,6 @@ static void test_header_and_quoting_errors(void **state)
     assert_msg(tauth_is_err(m, "bad_request", "dry_run"), m);
     tmsg_free(m);
     f->passed++;
-}
-
-/* Opens students.dob_enc of a row with the server's keys, bound to the row. */
-static int open_dob(struct fx *f, int64_t id, char out[16])
-{
-    struct crypto_keys keys;
-    char err[256];
-    assert_int_equal(crypto_init(), 0);
-    if (crypto_keys_load(&keys, harness_key_path(f->h), err, sizeof err) != 0) {
-        fail_msg("key file: %s", err);
-    }
-    PGconn *pg = PQconnectdb(harness_conninfo(f->h));
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    char id_s[24];
-    snprintf(id_s, sizeof id_s, "%" PRId64, id);
-    const char *params[] = { id_s };
-    PGresult *res = PQexecParams(pg,
-                                 "SELECT encode(dob_enc, 'hex'), dob_key FROM students"
-                                 " WHERE id = $1",
-                                 1, NULL, params, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(res), 1);
-    const char *hex = PQgetvalue(res, 0, 0);
-    unsigned char sealed[128];
-    size_t n = strlen(hex) / 2;
-    assert_true(n <= sizeof sealed);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        sealed[i] = (unsigned char)v;
-    }
-    int r = crypto_open(&keys, atoi(PQgetvalue(res, 0, 1)), "students.dob", id, sealed, n, out,
-                        16);
-    PQclear(res);
-    PQfinish(pg);
-    crypto_keys_wipe(&keys);
-    return r;
 }
 
 /* The id of school A's student by admission number. */
@@ -545,7 +474,8 @@ static void test_clean_file_imports(void **state)
                       "C3", "Line\nBreak", NULL));
     /* The date of birth is sealed to its row. */
     char dob[16];
-    assert_int_equal(open_dob(f, student_id(f, "C1"), dob), 0);
+    int64_t c1 = student_id(f, "C1");
+    assert_int_equal(tdob_open(f->h, c1, c1, dob), 0);
     assert_string_equal(dob, "2015-06-01");
 
     /* The siblings' guardian was created once, named from the first row, and linked to both;

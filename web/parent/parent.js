@@ -615,7 +615,8 @@ async function doLoadNotices(ev) {
   let shown = 0;
   try {
     for (;;) {
-      const list = await cm.call("notice.list", { after: lastNotice, limit: 200 });
+      // An id is 1 or more: the first page leaves `after` out.
+      const list = await cm.call("notice.list", { after: lastNotice || undefined, limit: 200 });
       for (const n of list) {
         lastNotice = Math.max(lastNotice, n.id);
         if (n.read || n.kind !== "attendance") continue;

@@ -15,7 +15,7 @@ const cm = new Classment({ app: "teacher", onState: showConn });
 
 let sections = [];          // section.list
 let current = null;         // {id, name, day, rows: [{student, name, roll_no, status, note,
-                            //   was: {status, note}, enrolled, el}]}
+                            //   enrolled, el}]}
 let dirty = false;          // marks changed since the register was loaded or saved
 let loggedOutByUser = false;
 
@@ -151,8 +151,7 @@ async function loadRegister() {
   sec.day = reg.day;
   sec.rows = reg.students.map((r) => ({
     student: r.student, name: r.name, roll_no: r.roll_no,
-    status: r.status || "present", note: r.note || "",
-    was: { status: r.status, note: r.note || "" }, enrolled: ids.has(r.student),
+    status: r.status || "present", note: r.note || "", enrolled: ids.has(r.student),
   }));
   $("register-day").textContent = t("register.day", { day: reg.day });
   $("rows").replaceChildren(...sec.rows.map(makeRow));
@@ -179,7 +178,7 @@ async function save() {
     const r = await cm.call("attendance.mark", { section: sec.id, day: sec.day || undefined, entries });
     if (sec !== current) return;
     dirty = false;
-    for (const row of rows) row.was = { status: row.status, note: row.note.trim() };
+    for (const row of rows) row.el.li.classList.remove("invalid");
     $("save-msg").textContent = t("register.saved", { n: r.changed });
     $("save-msg").className = "msg ok";
     $("register-msg").textContent = t("register.marked");
