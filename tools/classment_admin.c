@@ -332,6 +332,25 @@ static int db_command(PGconn *pg, const char *sql, int n, const char *const *par
     return r;
 }
 
+/* BEGIN, then the school whose id is school_s must exist (a command's first step). 0, or
+ * RC_FAIL after printing why. */
+static int begin_in_school(PGconn *pg, const char *school_s)
+{
+    int r = db_command(pg, "BEGIN", 0, NULL, "begin");
+    if (r) {
+        return r;
+    }
+    const char *params[] = { school_s };
+    PGresult *res = db_exec(pg, "SELECT 1 FROM schools WHERE id = $1", 1, params);
+    if (!db_ok(res)) {
+        r = db_fail(pg, res, "reading the school");
+    } else if (PQntuples(res) == 0) {
+        r = fail("no school with id %s", school_s);
+    }
+    PQclear(res);
+    return r;
+}
+
 /* Rolls back what a failed command left open, then disconnects. NULL does nothing. */
 static void db_close(PGconn *pg)
 {
@@ -694,20 +713,9 @@ static int audit(int argc, char **argv)
         r = RC_FAIL;
         goto out;
     }
-    if ((r = db_command(pg, "BEGIN", 0, NULL, "begin"))) {
+    if ((r = begin_in_school(pg, school_s))) {
         goto out;
     }
-    res = db_exec(pg, "SELECT 1 FROM schools WHERE id = $1", 1, params);
-    if (!db_ok(res)) {
-        r = db_fail(pg, res, "reading the school");
-        goto out;
-    }
-    if (PQntuples(res) == 0) {
-        r = fail("no school with id %s", school_s);
-        goto out;
-    }
-    PQclear(res);
-    res = NULL;
     /* (school_id, at DESC) is indexed; id breaks ties between entries of one batch. */
     res = db_exec(pg,
                   "SELECT id, school_id, user_id, role, session_id, op, record_type, record_id,"
@@ -841,25 +849,13 @@ static int import_students(int argc, char **argv)
     PGresult *res = NULL;
     char school_s[24];
     snprintf(school_s, sizeof school_s, "%" PRId64, school);
-    const char *school_param[] = { school_s };
     if ((r = load_keys(&keys)) || !(pg = db_connect())) {
         r = RC_FAIL;
         goto out;
     }
-    if ((r = db_command(pg, "BEGIN", 0, NULL, "begin"))) {
+    if ((r = begin_in_school(pg, school_s))) {
         goto out;
     }
-    res = db_exec(pg, "SELECT 1 FROM schools WHERE id = $1", 1, school_param);
-    if (!db_ok(res)) {
-        r = db_fail(pg, res, "reading the school");
-        goto out;
-    }
-    if (PQntuples(res) == 0) {
-        r = fail("no school with id %s", school_s);
-        goto out;
-    }
-    PQclear(res);
-    res = NULL;
     if (import_parse(&b, csv, csv_len, cc) != 0) {
         r = fail("out of memory");
         goto out;

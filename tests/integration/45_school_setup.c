@@ -18,17 +18,15 @@
 #include <libpq-fe.h>
 #include <msgpack.h>
 
-#include "core/crypto.h"
 #include "tests/support/harness.h"
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
-#include "tests/support/tdob.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tdob.h"
 #include "tests/support/tfixture.h"
 #include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
-#define AUDIT_WAIT_MS 5000
 
 /* One server, two schools: A (where most things happen) and B (whose ids A must not reach). */
 struct fx {
@@ -149,27 +147,15 @@ static int64_t new_route(struct wsclient *c, const char *name, int n, int64_t *s
     return id;
 }
 
-/* Waits until the audit log of school A holds an entry for op on the record (0: none) with
- * this outcome. */
+/* Requires school A's audit log to hold an entry for op on the record (0: none) with this
+ * outcome (within 5 s). */
 static void expect_audit(struct fx *f, const char *op, const char *type, int64_t record,
                          const char *outcome)
 {
-    char rec[24], school[24];
-    snprintf(rec, sizeof rec, "%" PRId64, record);
-    snprintf(school, sizeof school, "%" PRId64, f->a.school_id);
-    uint64_t deadline = tsys_mono_ms() + AUDIT_WAIT_MS;
-    while (tsys_mono_ms() < deadline) {
-        int64_t n = tauth_sql_int(f->h,
-                                  "SELECT count(*) FROM audit_log WHERE op = $1"
-                                  " AND record_type = $2 AND outcome = $4 AND school_id = $5"
-                                  " AND record_id IS NOT DISTINCT FROM nullif($3::bigint, 0)",
-                                  op, type, rec, outcome, school, NULL);
-        if (n > 0) {
-            return;
-        }
-        tsys_sleep_ms(100);
+    if (!tfix_audit_seen(f->h, f->a.school_id, op, type, record ? record : TFIX_NO_RECORD,
+                         outcome)) {
+        fail_msg("no audit entry %s %s %" PRId64 " %s", op, type, record, outcome);
     }
-    fail_msg("no audit entry %s %s %" PRId64 " %s", op, type, record, outcome);
 }
 
 /* ---- students ---- */

@@ -26,7 +26,6 @@
 #include "tests/support/trecords.h"
 #include "tests/support/tsys.h"
 
-#define AUDIT_WAIT_MS 5000
 #define N_TESTS 9
 
 /* School A: admin, two teachers (t1 class teacher of 5A, t2 assigned to 5B Maths), a parent of
@@ -101,20 +100,9 @@ static int64_t sql_int(struct fx *f, const char *sql, int64_t a, int64_t b)
 
 static void expect_audit(struct fx *f, const char *op, const char *type, int64_t record)
 {
-    char rec[24], school[24];
-    snprintf(rec, sizeof rec, "%" PRId64, record);
-    snprintf(school, sizeof school, "%" PRId64, f->a.school_id);
-    uint64_t deadline = tsys_mono_ms() + AUDIT_WAIT_MS;
-    while (tsys_mono_ms() < deadline) {
-        if (tauth_sql_int(f->h,
-                          "SELECT count(*) FROM audit_log WHERE op = $1 AND record_type = $2"
-                          " AND outcome = 'ok' AND school_id = $4 AND record_id = $3::bigint",
-                          op, type, rec, school, NULL) > 0) {
-            return;
-        }
-        tsys_sleep_ms(100);
+    if (!tfix_audit_seen(f->h, f->a.school_id, op, type, record, "ok")) {
+        fail_msg("no audit entry %s %s %" PRId64, op, type, record);
     }
-    fail_msg("no audit entry %s %s %" PRId64, op, type, record);
 }
 
 /* ---- years and terms ---- */
@@ -374,14 +362,13 @@ static void test_sections(void **state)
     /* class.list: the year's classes with their sections. */
     m = CALL_OK(f->t2.c, "class.list", NULL);
     d = tf_data(m);
-    assert_msg(
-        tf_len(d, "") == 1 && tf_int_is(tf_item(d, "", 0), "id", f->class5) &&
-            tf_int_is(tf_item(d, "", 0), "year", f->year1) &&
-            tf_len(tf_item(d, "", 0), "sections") == 2 &&
-            tf_str_is(tf_item(tf_item(d, "", 0), "sections", 0), "name", "A") &&
-            tf_int_is(tf_item(tf_item(d, "", 0), "sections", 0), "class_teacher.id", f->t1_id) &&
-            tf_nil_at(tf_item(tf_item(d, "", 0), "sections", 1), "class_teacher"),
-        m);
+    const msgpack_object *c0 = tf_item(d, "", 0);
+    assert_msg(tf_len(d, "") == 1 && tf_int_is(c0, "id", f->class5) &&
+                   tf_int_is(c0, "year", f->year1) && tf_len(c0, "sections") == 2 &&
+                   tf_str_is(tf_item(c0, "sections", 0), "name", "A") &&
+                   tf_int_is(tf_item(c0, "sections", 0), "class_teacher.id", f->t1_id) &&
+                   tf_nil_at(tf_item(c0, "sections", 1), "class_teacher"),
+               m);
     tmsg_free(m);
     m = CALL_OK(a, "class.list", "{year: %D}", f->year2);
     assert_msg(tf_len(tf_data(m), "") == 1 && tf_int_is(tf_item(tf_data(m), "", 0), "seq", 6), m);
@@ -643,8 +630,9 @@ static void test_leave(void **state)
                              f->other_kid, 0),
                      1);
     struct tmsg *m = CALL_OK(f->t2.c, "student.list", "{status: left}");
-    assert_msg(
-        tf_len(tf_data(m), "") == 1 && tf_str_is(tf_item(tf_data(m), "", 0), "status", "left"), m);
+    assert_msg(tf_len(tf_data(m), "") == 1 &&
+                   tf_str_is(tf_item(tf_data(m), "", 0), "status", "left"),
+               m);
     tmsg_free(m);
     m = CALL_OK(a, "section.get", "{id: %D}", f->sec5b);
     assert_msg(tf_len(tf_data(m), "students") == 0, m);

@@ -182,24 +182,13 @@ static void set_bells(struct fx *f)
              "{weekday: 2, periods: [{period: 1, starts: \"08:00\", ends: \"08:45\"}]}");
 }
 
-/* Waits until school A's audit log holds an entry for op with this outcome (and this record
- * id, unless record is 0). */
+/* Requires school A's audit log to hold an entry for op with this outcome (and this record id,
+ * unless record is 0) within 5 s. */
 static void expect_audit(struct fx *f, const char *op, const char *outcome, int64_t record)
 {
-    char school[24], rec[24];
-    tf_num(school, f->a.school_id);
-    tf_num(rec, record);
-    uint64_t deadline = tsys_mono_ms() + 5000;
-    while (tsys_mono_ms() < deadline) {
-        if (tauth_sql_int(f->h,
-                          "SELECT count(*) FROM audit_log WHERE op = $1 AND outcome = $2"
-                          " AND school_id = $3 AND ($4::bigint = 0 OR record_id = $4)",
-                          op, outcome, school, rec, NULL) > 0) {
-            return;
-        }
-        tsys_sleep_ms(100);
+    if (!tfix_audit_seen(f->h, f->a.school_id, op, "", record, outcome)) {
+        fail_msg("no audit entry %s %s", op, outcome);
     }
-    fail_msg("no audit entry %s %s", op, outcome);
 }
 
 /* ---- the bell schedule ---- */
@@ -831,13 +820,7 @@ static void test_calendar_under_valgrind(void **state)
     PQfinish(pg);
     assert_int_equal(harness_wait(h, 30000), 0);
     close(fd);
-    char *log = tsys_read_file(harness_log_path(h), NULL);
-    assert_non_null(log);
-    const char *lost = strstr(log, "definitely lost:");
-    if (lost && strncmp(lost, "definitely lost: 0 bytes", 24) != 0) {
-        fail_msg("valgrind reports a leak: %.200s", lost);
-    }
-    free(log);
+    assert_true(tfix_leak_free(h));
     harness_passed(h);
     harness_free(h);
 }

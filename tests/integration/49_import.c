@@ -21,15 +21,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 #include <msgpack.h>
 
-#include "core/crypto.h"
 #include "tests/support/harness.h"
 #include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
-#include "tests/support/tdob.h"
 #include "tests/support/tclient.h"
+#include "tests/support/tdob.h"
 #include "tests/support/tfixture.h"
 #include "tests/support/tsys.h"
 
@@ -148,12 +146,6 @@ static int group_teardown(void **state)
 
 /* ---- reading replies ---- */
 
-static bool str_is(const msgpack_object *o, const char *s)
-{
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
 /* One expected error. */
 struct want {
     int row;
@@ -168,8 +160,8 @@ static void expect_errors(struct tmsg *m, const struct want *want, size_t n)
     for (size_t i = 0; i < n || i < e->via.array.size; i++) {
         const msgpack_object *x = i < e->via.array.size ? &e->via.array.ptr[i] : NULL;
         if (i >= n || !x || tf_int_of(x, "row") != want[i].row ||
-            !str_is(tmsg_get(x, "column"), want[i].column) ||
-            !str_is(tmsg_get(x, "message"), want[i].message)) {
+            !tf_str_is(x, "column", want[i].column) ||
+            !tf_str_is(x, "message", want[i].message)) {
             fail_msg("error %zu: expected row %d, column %s: %s; reply %s", i,
                      i < n ? want[i].row : -1, i < n ? want[i].column : "-",
                      i < n ? want[i].message : "(none)", tmsg_text(m));
@@ -366,8 +358,8 @@ static void test_header_and_quoting_errors(void **state)
     assert_msg(tf_int_of(&errs->via.array.ptr[0], "row") == 2, m);
     assert_msg(tf_int_of(&errs->via.array.ptr[999], "row") == 1001, m);
     assert_msg(tf_int_of(&errs->via.array.ptr[1000], "row") == 0 &&
-                   str_is(tmsg_get(&errs->via.array.ptr[1000], "message"),
-                          "100 more errors not listed"),
+                   tf_str_is(&errs->via.array.ptr[1000], "message",
+                             "100 more errors not listed"),
                m);
     tmsg_free(m);
 

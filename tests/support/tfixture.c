@@ -4,7 +4,10 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "tests/support/tsys.h"
 
 int tfix_two_schools(struct harness **h, const struct harness_opts *opts, struct tauth_login *a,
                      struct tauth_login *b)
@@ -51,6 +54,43 @@ const char *tf_num(char buf[24], int64_t v)
 {
     snprintf(buf, 24, "%" PRId64, v);
     return buf;
+}
+
+bool tfix_audit_seen(const struct harness *h, int64_t school, const char *op, const char *type,
+                     int64_t record, const char *outcome)
+{
+    char school_s[24], record_s[24];
+    tf_num(school_s, school);
+    tf_num(record_s, record);
+    uint64_t deadline = tsys_mono_ms() + 5000;
+    while (tsys_mono_ms() < deadline) {
+        if (tauth_sql_int(h,
+                          "SELECT count(*) FROM audit_log WHERE school_id = $1 AND op = $2"
+                          " AND ($3::text = '' OR record_type = $3::text) AND outcome = $4"
+                          " AND CASE WHEN $5::bigint > 0 THEN record_id = $5::bigint"
+                          "   WHEN $5::bigint < 0 THEN record_id IS NULL ELSE true END",
+                          school_s, op, type, outcome, record_s, NULL) > 0) {
+            return true;
+        }
+        tsys_sleep_ms(100);
+    }
+    return false;
+}
+
+bool tfix_leak_free(const struct harness *h)
+{
+    char *log = tsys_read_file(harness_log_path(h), NULL);
+    if (!log) {
+        fprintf(stderr, "cannot read the server's log %s\n", harness_log_path(h));
+        return false;
+    }
+    const char *lost = strstr(log, "definitely lost:");
+    bool ok = !lost || strncmp(lost, "definitely lost: 0 bytes", 24) == 0;
+    if (!ok) {
+        fprintf(stderr, "valgrind reports a leak: %.200s\n", lost);
+    }
+    free(log);
+    return ok;
 }
 
 void tfix_end(struct harness *h, bool passed, ...)

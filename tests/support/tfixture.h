@@ -25,6 +25,15 @@ int64_t tfix_user(struct wsclient *admin, const char *role, const char *name, un
 int tfix_link_guardian(struct wsclient *admin, int64_t student, int64_t user);
 /* v in decimal, into buf (for tauth_sql's text parameters); returns buf. */
 const char *tf_num(char buf[24], int64_t v);
+/* Waits up to 5 s for school's audit log to hold an entry for op with this outcome, of
+ * record_type type ("": any) and record id record (0: any; TFIX_NO_RECORD: an entry without
+ * one). Whether it came. */
+#define TFIX_NO_RECORD (-1)
+bool tfix_audit_seen(const struct harness *h, int64_t school, const char *op, const char *type,
+                     int64_t record, const char *outcome);
+/* Whether the stopped server's valgrind report (its log) shows no definite leak; false, after
+ * printing the report's line, when it does or when the log cannot be read. */
+bool tfix_leak_free(const struct harness *h);
 /* A group teardown: closes the logins (a NULL-terminated list), marks the harness passed when
  * passed, frees it. */
 void tfix_end(struct harness *h, bool passed, ...);
