@@ -6,6 +6,8 @@
 
 #include "core/op.h"
 
+#include <msgpack.h>
+
 struct msgbuf;
 struct presence;
 
@@ -32,3 +34,8 @@ void notices_outbox_init(struct notices_outbox *o, struct presence *presence);
 void notices_outbox_add(struct notices_outbox *o, int64_t user, struct msgbuf *m);
 /* Sends everything queued to the users' connections online now, then frees the outbox. */
 void notices_outbox_send(struct notices_outbox *o);
+
+/* Packs a notice's payload, jsonb text (len bytes), as one msgpack value (objects as maps,
+ * integers as integers); malformed or empty text packs nil. Event data built in SQL as jsonb
+ * (homework.assigned) goes out the same way as notice.list's `data`. */
+void notices_pack_json(msgpack_packer *pk, const char *json, size_t len);

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 
+#include "core/dbval.h"
+
 static const char *const questions[SCOPE__COUNT] = {
     [SCOPE_SECTION] =
         "SELECT true, $4::text = 'admin' OR ($4::text = 'teacher' AND s.id IN "
@@ -83,4 +85,52 @@ int scope_check(struct op_ctx *op, enum scope_question q, int64_t id, const char
     op->state = st;
     policy_params(op, id);
     return op_sql(op, &(struct op_sql){ .sql = questions[q], .on_rows = answered });
+}
+
+/* --- scope_teaches --- */
+
+enum { TEACH_IN_SCHOOL, TEACH_ALLOWED, TEACH_CLASS, TEACH_YEAR, TEACH_SUBJECT_FOUND,
+       TEACH_SUBJECT_OF_CLASS };
+
+static int teaches_answered(struct op_ctx *op, const PGresult *res)
+{
+    struct scope_state *st = op->state;
+    op->state = st->outer_state;
+    if (PQntuples(res) != 1) {
+        return op_refuse(op, OP_E_NOT_FOUND, "section", not_found[SCOPE_SECTION]);
+    }
+    if (!dbval_get_bool(res, 0, TEACH_SUBJECT_FOUND)) {
+        return op_refuse(op, OP_E_NOT_FOUND, "subject", not_found[SCOPE_SUBJECT]);
+    }
+    if (!dbval_get_bool(res, 0, TEACH_SUBJECT_OF_CLASS)) {
+        return op_refuse(op, OP_E_BAD_REQUEST, "subject",
+                         "is not a subject of this section's class");
+    }
+    if (!dbval_get_bool(res, 0, TEACH_ALLOWED)) {
+        return op_refuse(op, OP_E_FORBIDDEN, st->field,
+                         "you do not teach this subject in this section");
+    }
+    return st->next(op, res);
+}
+
+int scope_teaches(struct op_ctx *op, int64_t section, int64_t subject, const char *field,
+                  op_rows_fn *next)
+{
+    if (op->n_params != 0) {
+        return -EINVAL;
+    }
+    struct scope_state *st = op_alloc(op, sizeof *st);
+    *st = (struct scope_state){ .q = SCOPE_SECTION, .field = field, .next = next,
+                                .outer_state = op->state };
+    op->state = st;
+    policy_params(op, section);
+    op_param_id(op, subject);
+    return op_sql(op, &(struct op_sql){
+        .sql = "SELECT true, $4::text = 'admin' OR ($4::text = 'teacher' AND EXISTS ("
+               "   SELECT 1 FROM teacher_assignments ta WHERE ta.teacher_id = $3"
+               "   AND ta.section_id = s.id AND ta.subject_id = $5)),"
+               " s.class_id, s.year_id, j.id IS NOT NULL, j.class_id IS NOT DISTINCT FROM s.class_id"
+               " FROM sections s LEFT JOIN subjects j ON j.id = $5 AND j.school_id = $2"
+               " WHERE s.id = $1 AND s.school_id = $2",
+        .on_rows = teaches_answered });
 }

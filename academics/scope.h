@@ -33,3 +33,12 @@ const char *scope_sql(enum scope_question q);
  * (naming field). Returns like a handler. Parameters added before the call are an error. */
 int scope_check(struct op_ctx *op, enum scope_question q, int64_t id, const char *field,
                 op_rows_fn *next);
+
+/* May the caller enter marks (or post homework) for subject in section: an admin of the
+ * school, or a teacher with that assignment (teacher_assignments). Answers not_found naming
+ * "section" or "subject" for ids not of the school, bad_request naming "subject" when it is not
+ * a subject of the section's class, forbidden naming field otherwise; when it allows,
+ * continues with next(op, res), res's row being (in_school, allowed, class_id, year_id).
+ * Returns like a handler. Parameters added before the call are an error. */
+int scope_teaches(struct op_ctx *op, int64_t section, int64_t subject, const char *field,
+                  op_rows_fn *next);

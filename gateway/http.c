@@ -1,11 +1,13 @@
 /* HTTP on the API's port: GET /healthz, GET /metrics, GET /config.json (what the pages need
- * from the server's configuration), GET /v1/calendar/<token>.ics (gateway/calendar_http.c)
- * and the static pages in web/, with the security and caching headers the pages rely on. */
+ * from the server's configuration), GET /v1/calendar/<token>.ics (gateway/calendar_http.c),
+ * GET /v1/report-cards/<token>.pdf (gateway/report_card_http.c) and the static pages in web/,
+ * with the security and caching headers the pages rely on. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "academics/report_cards.h"
 #include "core/audit.h"
 #include "core/dbpool.h"
 #include "core/sms.h"
@@ -13,6 +15,7 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 #include "gateway/calendar_http.h"
+#include "gateway/report_card_http.h"
 #include "gateway/server_internal.h"
 
 /* Descriptors kept free for the database, logs and files when connections near the limit. */
@@ -23,6 +26,7 @@ struct http_session {
     unsigned char *body; /* LWS_PRE + len bytes */
     size_t len;
     struct calendar_req *cal; /* a calendar waiting for the database (calendar_http.h) */
+    struct report_card_req *card; /* a report card being loaded or drawn */
 };
 
 size_t http_session_size(void)
@@ -47,14 +51,16 @@ static int add_common_headers(struct lws *wsi, unsigned char **p, unsigned char 
 
 /* Sends the headers now and the body from the writable callback. Returns what the lws callback
  * should return. */
-static int respond(struct lws *wsi, struct http_session *h, unsigned status,
-                   const char *content_type, const char *body, size_t len)
+static int respond_as(struct lws *wsi, struct http_session *h, unsigned status,
+                      const char *content_type, const char *disposition, const char *body,
+                      size_t len)
 {
     unsigned char hdr[LWS_PRE + 1024];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
         add_header(wsi, "cache-control:", "no-store", &p, end) ||
         add_common_headers(wsi, &p, end) ||
+        (disposition && add_header(wsi, "content-disposition:", disposition, &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end)) {
         return -1;
     }
@@ -64,6 +70,12 @@ static int respond(struct lws *wsi, struct http_session *h, unsigned status,
     h->len = len;
     lws_callback_on_writable(wsi);
     return 0;
+}
+
+static int respond(struct lws *wsi, struct http_session *h, unsigned status,
+                   const char *content_type, const char *body, size_t len)
+{
+    return respond_as(wsi, h, status, content_type, NULL, body, len);
 }
 
 static int respond_text(struct lws *wsi, struct http_session *h, unsigned status,
@@ -133,6 +145,7 @@ static int serve_metrics(struct lws *wsi, struct http_session *h, struct server 
                       (unsigned long long)as.recorded, (unsigned long long)as.written,
                       (unsigned long long)as.dropped, (unsigned long long)as.buffered);
     }
+    report_cards_render_metrics(&sb);
     metrics_render_sources(srv->env->metrics, &sb);
     int r = respond(wsi, h, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                     sb.data, sb.len);
@@ -378,6 +391,18 @@ static int on_request(struct lws *wsi, struct http_session *h, struct server *sr
         return unavailable ? respond_text(wsi, h, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable\n")
                            : respond_text(wsi, h, HTTP_STATUS_NOT_FOUND, "not found\n");
     }
+    if (strncmp(uri, REPORT_CARD_HTTP_PREFIX, strlen(REPORT_CARD_HTTP_PREFIX)) == 0) {
+        /* Answered from the writable callback once loaded and drawn (report_card_http.h). */
+        unsigned status;
+        h->card = report_card_http_start(srv, wsi, uri + strlen(REPORT_CARD_HTTP_PREFIX), &status);
+        if (h->card) {
+            return 0;
+        }
+        return respond_text(wsi, h, status,
+                            status == HTTP_STATUS_GONE                  ? "link expired\n"
+                            : status == HTTP_STATUS_SERVICE_UNAVAILABLE ? "unavailable\n"
+                                                                        : "not found\n");
+    }
     if (strncmp(uri, "/v1/", 4) == 0) {
         return respond_text(wsi, h, HTTP_STATUS_BAD_REQUEST,
                             "use a WebSocket with subprotocol classment.v1\n");
@@ -423,6 +448,24 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             h->cal = NULL;
             return r;
         }
+        unsigned card_status;
+        const unsigned char *card_body;
+        size_t card_len;
+        const char *card_name;
+        if (h && h->card &&
+            report_card_http_ready(h->card, &card_status, &card_body, &card_len, &card_name)) {
+            char disposition[256];
+            if (card_name) {
+                snprintf(disposition, sizeof disposition, "inline; filename=\"%s\"", card_name);
+            }
+            int r = respond_as(wsi, h, card_status,
+                               card_name ? "application/pdf" : "text/plain; charset=utf-8",
+                               card_name ? disposition : NULL, (const char *)card_body,
+                               card_len);
+            report_card_http_free(h->card);
+            h->card = NULL;
+            return r;
+        }
         if (!h || !h->body) {
             return 0;
         }
@@ -443,6 +486,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             if (h->cal) {
                 calendar_http_detach(h->cal);
                 h->cal = NULL;
+            }
+            if (h->card) {
+                report_card_http_detach(h->card);
+                h->card = NULL;
             }
         }
         return 0;

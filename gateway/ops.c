@@ -3,8 +3,12 @@
 
 #include "academics/attendance.h"
 #include "academics/classes.h"
+#include "academics/exams.h"
+#include "academics/grade_ops.h"
+#include "academics/homework.h"
 #include "academics/import.h"
 #include "academics/notices.h"
+#include "academics/report_cards.h"
 #include "academics/structure.h"
 #include "academics/timetable.h"
 #include "gateway/sys_ops.h"
@@ -41,6 +45,10 @@ size_t ops_tables(const struct ops_domains *d, struct op_table *tables)
         { attendance_ops, d->academics },
         { notice_ops, d->academics },
         { import_ops, d->academics },
+        { exam_ops, d->academics },
+        { grade_ops, d->academics },
+        { report_card_ops, d->academics },
+        { homework_ops, d->academics },
     };
     _Static_assert(sizeof all / sizeof all[0] <= OPS_MAX_TABLES, "raise OPS_MAX_TABLES");
     size_t n = sizeof all / sizeof all[0];
@@ -53,5 +61,7 @@ size_t ops_tables(const struct ops_domains *d, struct op_table *tables)
 bool ops_table_is_records(const struct op_def *ops)
 {
     return ops == structure_ops || ops == class_ops || ops == timetable_ops ||
-           ops == attendance_ops || ops == notice_ops || ops == import_ops;
+           ops == attendance_ops || ops == notice_ops || ops == import_ops ||
+           ops == exam_ops || ops == grade_ops ||
+           ops == homework_ops || ops == report_card_ops;
 }

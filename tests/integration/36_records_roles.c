@@ -40,12 +40,12 @@ static const char *const scope_names[N_SCOPES] = { "own-school ids", "other-scho
 enum rec {
     R_YEAR, R_NEXT_YEAR, R_TERM, R_SPARE_TERM, R_CLASS, R_SPARE_CLASS, R_SECTION, R_SECTION2,
     R_SPARE_SECTION, R_EMPTY_SECTION, R_NEXT_SECTION, R_SUBJECT, R_ART, R_SPARE_SUBJECT,
-    R_TEACHER, R_TEACHER2, R_STUDENT, N_RECS
+    R_TEACHER, R_TEACHER2, R_STUDENT, R_HOMEWORK, R_EXAM, R_SPARE_EXAM, N_RECS
 };
 static const char *const rec_names[N_RECS] = {
     "year", "next_year", "term", "spare_term", "class", "spare_class", "section", "section2",
     "spare_section", "empty_section", "next_section", "subject", "art", "spare_subject",
-    "teacher", "teacher2", "student",
+    "teacher", "teacher2", "student", "homework", "exam", "spare_exam",
 };
 
 struct mx {
@@ -119,6 +119,44 @@ static const struct row rows[] = {
     { "notice.read", "{upto: 1000000}", "uoooooo", "uoooooo" },
     { "student.import", "{csv: \"admission_no,name\\nM$n,Imported Pupil\\n\", dry_run: true}",
       "uofffff", "uofffff" },
+    /* Report cards: remarks by an admin or 5A's class teacher; a link for the student's
+     * teachers and admins (and parents once published: 5B is, 5A is not); publishing 5B
+     * leaves 5A's marks unlocked for the rows after. */
+    { "report_card.remark", "{student: $student, term: $term, remarks: \"Good $n\"}",
+      "uooffff", "unnnfff" },
+    { "report_card.get", "{student: $student, term: $term}", "uooffff", "unnnffn" },
+    { "report_card.publish", "{term: $term, section: $section2}", "uofffff", "unfffff" },
+    /* Homework: 5A's Mathematics homework (posted by the teacher of 5A). The admin deletes it
+     * first, so the teachers then find it gone (57_homework checks their refusals). */
+    { "homework.create",
+      "{section: $section, subject: $subject, title: \"H$n\", due_on: $today}", "uooffff",
+      "unnnfff" },
+    { "homework.list", "{section: $section}", "uooffff", "unnnffn" },
+    { "homework.get", "{id: $homework}", "uoofffo", "unnnffn" },
+    { "homework.status.set", "{homework: $homework, entries: [{student: $student, status: late}]}",
+      "uooffff", "unnnfff" },
+    { "homework.delete", "{id: $homework}", "uonnfff", "unnnfff" },
+    /* Exams and grades: 5A's Mathematics exams of the term (no marks; the spare one is
+     * deleted by the admin first). 5A's report cards are not published: its parent is
+     * refused the term's grades, and sees no term in the progress. */
+    { "grade.scale.get", "{}", "uoooffo", "uoooffo" },
+    { "grade.scale.set",
+      "{bands: [{min: 0, grade: E, point: 0}, {min: 50, grade: A, point: 4}]}", "uofffff",
+      "uofffff" },
+    { "grade.settings.get", "{}", "uofffff", "uofffff" },
+    { "grade.settings.set", "{ranks: false}", "uofffff", "uofffff" },
+    { "exam.create",
+      "{section: $section, subject: $subject, term: $term, name: \"E$n\", max_marks: 10}",
+      "uooffff", "unnnfff" },
+    { "exam.list", "{section: $section}", "uooffff", "unnnfff" },
+    { "exam.update", "{id: $exam, name: \"E$n\"}", "uooffff", "unnnfff" },
+    { "exam.delete", "{id: $spare_exam}", "uonnfff", "unnnfff" },
+    { "exam.marks.set", "{exam: $exam, entries: [{student: $student, marks: 5}]}", "uooffff",
+      "unnnfff" },
+    { "exam.marks.get", "{exam: $exam}", "uooffff", "unnnfff" },
+    { "grade.student", "{student: $student, term: $term}", "uooffff", "unnnffn" },
+    { "grade.progress", "{student: $student}", "uoofffo", "unnnffn" },
+    { "grade.distribution", "{section: $section, term: $term}", "uooffff", "unnnfff" },
     /* Last: it takes the Art assignment away. */
     { "teacher.unassign", "{teacher: $teacher, section: $section, subject: $art}", "uofffff",
       "unfffff" },
@@ -323,6 +361,22 @@ static void build_school(struct mx *mx, int scope, int64_t teacher, int64_t teac
            " SELECT $1, 'Ravi', 'B-' || $2::bigint::text, id, year_id, 1 FROM sections"
            " WHERE id = $2::bigint RETURNING id",
            sc, id[R_SECTION2], 0, NULL);
+    /* Homework of 5A in Mathematics, posted by the teacher of 5A. */
+    id[R_HOMEWORK] = sql_id(mx,
+                            "INSERT INTO homework (school_id, section_id, subject_id, teacher_id,"
+                            " title, due_on) VALUES ($1, $2, $3, $4::bigint, 'Sums',"
+                            " current_date + 1) RETURNING id",
+                            sc, id[R_SECTION], id[R_SUBJECT], t1);
+    /* Two Mathematics exams of 5A in the term (assessment rows). */
+    static const char exam_sql[] =
+        "INSERT INTO exams (school_id, section_id, subject_id, term_id, name, max_marks)"
+        " VALUES ($1, $2, $3, $4::bigint, 'Unit test', 20) RETURNING id";
+    char s_term[24];
+    snprintf(s_term, sizeof s_term, "%" PRId64, id[R_TERM]);
+    id[R_EXAM] = tauth_sql_int(mx->h, exam_sql, sc_s, s_a, s_math, s_term, (const char *)NULL);
+    id[R_SPARE_EXAM] = tauth_sql_int(mx->h, exam_sql, sc_s, s_a, s_math, s_term,
+                                     (const char *)NULL);
+    assert_true(id[R_EXAM] > 0 && id[R_SPARE_EXAM] > 0);
     if (parent > 0) {
         sql_id(mx,
                "INSERT INTO guardians (student_id, user_id, school_id, relationship)"

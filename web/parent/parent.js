@@ -603,6 +603,15 @@ async function attendanceText(n) {
   return n.note ? `${text} ${t("attendance.note", { note: n.note })}` : text;
 }
 
+// Homework notices (kind "homework") and the event homework.assigned carry the same map.
+async function homeworkText(d) {
+  const names = await Promise.all((d.students || []).map(childName));
+  return t("homework.assigned", {
+    names: names.join(", ") || t("yourChild"), subject: d.subject ? d.subject.name : "",
+    title: d.title, due: d.due_on,
+  });
+}
+
 // Runs one at a time, like refresh().
 let noticing = Promise.resolve();
 function loadNotices(ev) {
@@ -619,8 +628,9 @@ async function doLoadNotices(ev) {
       const list = await cm.call("notice.list", { after: lastNotice || undefined, limit: 200 });
       for (const n of list) {
         lastNotice = Math.max(lastNotice, n.id);
-        if (n.read || n.kind !== "attendance") continue;
-        notice(`notice:${n.id}`, await attendanceText(n), n.at);
+        if (n.read || (n.kind !== "attendance" && !(n.kind === "homework" && n.data))) continue;
+        notice(`notice:${n.id}`, n.kind === "homework" ? await homeworkText(n.data)
+          : await attendanceText(n), n.at);
         shown++;
       }
       if (list.length < 200) break;
@@ -628,11 +638,13 @@ async function doLoadNotices(ev) {
     if (shown) await cm.call("notice.read", { upto: lastNotice });
   } catch {
     // Offline or an older server: the event itself still says it; the next "ready" lists again.
-    if (ev) notice(`att:${ev.student}:${ev.day}:${ev.status}`, await attendanceText(ev));
+    if (ev && ev.homework) notice(`hw:${ev.homework}`, await homeworkText(ev));
+    else if (ev) notice(`att:${ev.student}:${ev.day}:${ev.status}`, await attendanceText(ev));
   }
 }
 
 cm.on("attendance.marked", (ev) => loadNotices(ev));
+cm.on("homework.assigned", (ev) => loadNotices(ev));
 
 // ---- login and session ------------------------------------------------------------------
 

@@ -79,6 +79,9 @@ export const STRINGS = {
       present: "present",
       leave: "on leave",
     },
+    homework: {
+      assigned: "Homework for {names} in {subject}: {title} (due {due}).",
+    },
   },
 };
 
