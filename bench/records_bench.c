@@ -32,7 +32,7 @@ struct client {
     struct wsconn conn;
     enum phase phase;
     char token[48];
-    long long section;
+    long long section, exam, term;
     char class_name[40], section_name[24];
     long long *students;
     size_t n_students;
@@ -58,6 +58,9 @@ static struct {
     uint64_t import_ns;
     long long import_created;
     bool import_ok, import_done, import_sent;
+    bool exam_marks;         /* --op marks: exam.marks.set instead of attendance.mark */
+    size_t cards, cards_done; /* --cards N: report-card links asked for afterwards */
+    FILE *cards_out;
     size_t registers_done;
     uint64_t register_failed;
     uv_timer_t tick, watchdog;
@@ -108,8 +111,40 @@ static const char *status_of(size_t i, int round)
     }
 }
 
+/* exam.marks.set for the section's exam: marks that change each round for a fifth of the
+ * students, one in twenty absent. */
+static void send_exam_marks(struct client *c)
+{
+    msgpack_packer pk;
+    begin(&pk, 10, "exam.marks.set");
+    msgpack_pack_map(&pk, 2);
+    pack_str(&pk, "exam");
+    msgpack_pack_int64(&pk, c->exam);
+    pack_str(&pk, "entries");
+    msgpack_pack_array(&pk, (uint32_t)c->n_students);
+    for (size_t i = 0; i < c->n_students; i++) {
+        size_t k = (i * 7 + (size_t)c->rounds_done) % 20;
+        msgpack_pack_map(&pk, k == 0 ? 2 : 3);
+        pack_str(&pk, "student");
+        msgpack_pack_int64(&pk, c->students[i]);
+        pack_str(&pk, "status");
+        pack_str(&pk, k == 0 ? "absent" : "present");
+        if (k != 0) {
+            pack_str(&pk, "marks");
+            msgpack_pack_double(&pk, 40.0 + (double)((i * 13 + (size_t)c->rounds_done *
+                                                      (k < 4)) % 60));
+        }
+    }
+    B.in_flight++;
+    send_now(c, "exam.marks.set");
+}
+
 static void send_mark(struct client *c)
 {
+    if (B.exam_marks) {
+        send_exam_marks(c);
+        return;
+    }
     msgpack_packer pk;
     begin(&pk, 10, "attendance.mark");
     msgpack_pack_map(&pk, 3);
@@ -141,6 +176,28 @@ static void send_register(void)
     pack_str(&pk, "month");
     pack_str(&pk, B.month);
     send_now(&B.admin, "attendance.register");
+}
+
+/* report_card.get for the next student, taking students section by section. */
+static void send_card_get(void)
+{
+    size_t k = B.cards_done, t = 0;
+    while (t < B.n_teachers && k >= B.teachers[t].n_students) {
+        k -= B.teachers[t].n_students;
+        t++;
+    }
+    if (t == B.n_teachers) {
+        B.cards = B.cards_done; /* fewer students than asked for */
+        return;
+    }
+    msgpack_packer pk;
+    begin(&pk, 40, "report_card.get");
+    msgpack_pack_map(&pk, 2);
+    pack_str(&pk, "student");
+    msgpack_pack_int64(&pk, B.teachers[t].students[k]);
+    pack_str(&pk, "term");
+    msgpack_pack_int64(&pk, B.teachers[t].term);
+    send_now(&B.admin, "report_card.get");
 }
 
 /* N rows of new students with a guardian each, spread over the fixture's sections; unique
@@ -198,6 +255,12 @@ static void maybe_finish(void)
     if (B.registers_done < B.registers) {
         if (B.admin.phase == P_READY) {
             send_register();
+        }
+        return;
+    }
+    if (B.cards_done < B.cards && B.admin.phase != P_FAILED) {
+        if (B.admin.phase == P_READY) {
+            send_card_get();
         }
         return;
     }
@@ -261,6 +324,7 @@ struct reply {
     bool has_id, ok;
     long long created;
     char code[32];
+    char url[160];
 };
 
 static void read_reply(const uint8_t *data, size_t len, struct reply *r)
@@ -293,6 +357,10 @@ static void read_reply(const uint8_t *data, size_t len, struct reply *r)
                 if (dk->via.str.size == 7 && memcmp(dk->via.str.ptr, "created", 7) == 0 &&
                     dv->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
                     r->created = (long long)dv->via.u64;
+                } else if (dk->via.str.size == 3 && memcmp(dk->via.str.ptr, "url", 3) == 0 &&
+                           dv->type == MSGPACK_OBJECT_STR) {
+                    snprintf(r->url, sizeof r->url, "%.*s", (int)dv->via.str.size,
+                             dv->via.str.ptr);
                 } else if (dk->via.str.size == 4 && memcmp(dk->via.str.ptr, "code", 4) == 0 &&
                            dv->type == MSGPACK_OBJECT_STR) {
                     snprintf(r->code, sizeof r->code, "%.*s", (int)dv->via.str.size,
@@ -371,6 +439,14 @@ static void on_message(struct wsconn *conn, const uint8_t *data, size_t len, uin
             if (!r.ok) {
                 fprintf(stderr, "records_bench: student.import refused: %s\n", r.code);
             }
+        } else if (strcmp(c->op, "report_card.get") == 0) {
+            if (r.ok && r.url[0]) {
+                fprintf(B.cards_out, "%s\n", r.url);
+            } else {
+                B.register_failed++;
+                fprintf(stderr, "records_bench: report_card.get refused: %s\n", r.code);
+            }
+            B.cards_done++;
         } else {
             if (r.ok) {
                 hist_add(&B.register_lat, lat);
@@ -455,8 +531,10 @@ static int read_fixture(const char *path)
         struct client t = { 0 };
         int used = 0;
         if (!p || sscanf(p, "{\"token\": \"%47[^\"]\", \"section\": %lld, \"class\": \"%39[^\"]\","
-                            " \"name\": \"%23[^\"]\", \"students\": [%n",
-                         t.token, &t.section, t.class_name, t.section_name, &used) != 4 ||
+                            " \"name\": \"%23[^\"]\", \"exam\": %lld, \"term\": %lld,"
+                            " \"students\": [%n",
+                         t.token, &t.section, t.class_name, t.section_name, &t.exam, &t.term,
+                         &used) != 6 ||
             !used) {
             continue;
         }
@@ -509,11 +587,15 @@ static void report(void)
                (double)hist_percentile(&B.register_lat, 99) / ms,
                (double)B.register_lat.max / ms, (unsigned long long)B.register_failed);
     }
-    printf("RESULT label=%s sections=%zu rounds=%d spread=%.2f marks=%llu mark_refused=%llu "
+    if (B.cards) {
+        printf("cards            %zu report-card links written\n", B.cards_done);
+    }
+    printf("RESULT label=%s op=%s sections=%zu rounds=%d spread=%.2f marks=%llu mark_refused=%llu "
            "mark_skipped=%llu "
            "mark_p50_ms=%.2f mark_p99_ms=%.2f mark_max_ms=%.2f import_rows=%zu import_ok=%d "
            "import_s=%.2f register_p50_ms=%.2f register_p99_ms=%.2f register_max_ms=%.2f\n",
-           B.label, B.n_teachers, B.rounds, B.spread, (unsigned long long)B.marks_ok,
+           B.label, B.exam_marks ? "exam.marks.set" : "attendance.mark", B.n_teachers, B.rounds,
+           B.spread, (unsigned long long)B.marks_ok,
            (unsigned long long)B.marks_failed, (unsigned long long)B.marks_skipped,
            (double)hist_percentile(&B.mark_lat, 50) / ms,
            (double)hist_percentile(&B.mark_lat, 99) / ms, (double)B.mark_lat.max / ms,
@@ -525,7 +607,7 @@ static void report(void)
 
 int main(int argc, char **argv)
 {
-    const char *fixture = NULL, *url = NULL;
+    const char *fixture = NULL, *url = NULL, *cards_path = NULL;
     B.seconds = 20;
     B.interval_s = 1;
     B.spread = 1;
@@ -538,7 +620,8 @@ int main(int argc, char **argv)
         { "seconds", required_argument, NULL, 's' },  { "interval", required_argument, NULL, 'i' },
         { "import", required_argument, NULL, 'm' },   { "register", required_argument, NULL, 'r' },
         { "label", required_argument, NULL, 'l' },    { "prefix", required_argument, NULL, 'x' },
-        { "spread", required_argument, NULL, 'p' },
+        { "spread", required_argument, NULL, 'p' },   { "op", required_argument, NULL, 'o' },
+        { "cards", required_argument, NULL, 'c' },    { "cards-out", required_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 },
     };
     int o;
@@ -554,11 +637,18 @@ int main(int argc, char **argv)
         case 'l': B.label = optarg; break;
         case 'x': B.prefix = optarg; break;
         case 'p': good = bench_parse_number(optarg, 0, 1, &B.spread); break;
+        case 'o':
+            B.exam_marks = strcmp(optarg, "marks") == 0;
+            good = B.exam_marks || strcmp(optarg, "attendance") == 0;
+            break;
+        case 'c': good = bench_parse_count(optarg, 0, 1000000, &B.cards); break;
+        case 'C': cards_path = optarg; break;
         default: good = false; break;
         }
         if (!good) {
             fprintf(stderr, "usage: records_bench --fixture FILE --url ws://127.0.0.1:PORT/v1/ws "
-                            "[--seconds S] [--interval S] [--spread F] [--import ROWS] [--register N] "
+                            "[--seconds S] [--interval S] [--spread F] [--op attendance|marks] "
+                            "[--import ROWS] [--register N] [--cards N --cards-out FILE] "
                             "[--label NAME] [--prefix ADMISSION_PREFIX]\n");
             return 2;
         }
@@ -567,6 +657,10 @@ int main(int argc, char **argv)
     int port;
     if (!fixture || !url || sscanf(url, "ws://%63[^:]:%d/", host, &port) != 2) {
         fprintf(stderr, "records_bench: give --fixture and --url ws://HOST:PORT/v1/ws\n");
+        return 2;
+    }
+    if (B.cards && !(B.cards_out = fopen(cards_path ? cards_path : "/dev/null", "w"))) {
+        fprintf(stderr, "records_bench: cannot write %s\n", cards_path);
         return 2;
     }
     if (read_fixture(fixture) != 0) {
@@ -606,6 +700,9 @@ int main(int argc, char **argv)
     wsconn_deinit(&B.admin.conn);
     free(B.teachers);
     msgpack_sbuffer_destroy(&B.sb);
+    if (B.cards_out) {
+        fclose(B.cards_out);
+    }
     uv_loop_close(B.loop);
     return bad ? 1 : 0;
 }

@@ -5,8 +5,10 @@
  *        "parents": [{token, trip}]} (PROTOCOL.md, "Load fixtures").
  *   records [--sections N] [--students M] [--url URL] [--out FILE]   one school with a
  *        current year, N sections (default 300) over twelve classes, each with a class
- *        teacher and M students (default 40) with a parent each; prints {"url", "school",
- *        "admin": token, "sections": [{token, section, class, name, students: [ids]}]}.
+ *        teacher and M students (default 40) with a parent each, a term with a marked
+ *        Mathematics exam per section and a remark per student; prints {"url", "school",
+ *        "admin": token, "sections": [{token, section, class, name, exam, term,
+ *        students: [ids]}]}.
  *   demo --school ID                                       a route of real-looking stops in
  *        Bengaluru, a bus, a driver, two parents and their children for the demo school;
  *        prints {"route", "driver": {phone, token}, "parents": [{phone}]}.
@@ -421,6 +423,25 @@ static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_ke
              4, params);
     strbuf_deinit(&c_teacher);
     strbuf_deinit(&c_parent);
+    /* A term up to today, a Mathematics exam of 100 marks per section with every student's
+     * marks (so that report cards have something to print), and a remark per student. */
+    const char *p1[] = { school_s };
+    exec_cmd(pg, "creating the exams",
+             "WITH t AS (INSERT INTO terms (school_id, year_id, name, starts_on, ends_on)"
+             "   SELECT $1, id, 'Term 1', starts_on, current_date FROM academic_years"
+             "   WHERE school_id = $1 AND current RETURNING id),"
+             " e AS (INSERT INTO exams (school_id, section_id, subject_id, term_id, name,"
+             "   max_marks, held_on, created_by)"
+             "   SELECT $1, s.id, j.id, t.id, 'Unit test 1', 100, current_date - 7,"
+             "   s.class_teacher_id FROM t, sections s JOIN subjects j ON j.class_id = s.class_id"
+             "   WHERE s.school_id = $1 RETURNING id, section_id, term_id),"
+             " m AS (INSERT INTO marks (exam_id, student_id, school_id, marks, status)"
+             "   SELECT e.id, st.id, $1, 35 + (st.id * 37) % 65, 'present' FROM e"
+             "   JOIN students st ON st.section_id = e.section_id)"
+             " INSERT INTO report_card_remarks (student_id, term_id, remarks)"
+             " SELECT st.id, t.id, 'Works steadily; reads well. अच्छा प्रयास।' FROM t, students st"
+             " WHERE st.school_id = $1",
+             1, p1);
     char (*teacher_tokens)[CRYPTO_TOKEN_CHARS + 1] = xcalloc((size_t)n_sections,
                                                              sizeof *teacher_tokens);
     char admin_token[1][CRYPTO_TOKEN_CHARS + 1];
@@ -429,7 +450,9 @@ static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_ke
     const char *p2[] = { school_s };
     PGresult *res = exec_ok(pg, "listing the sections",
                             "SELECT s.id, s.class_teacher_id, c.name, s.name,"
-                            " array_to_string(array_agg(st.id ORDER BY st.roll_no), ',')"
+                            " array_to_string(array_agg(st.id ORDER BY st.roll_no), ','),"
+                            " (SELECT e.id FROM exams e WHERE e.section_id = s.id),"
+                            " (SELECT e.term_id FROM exams e WHERE e.section_id = s.id)"
                             " FROM sections s JOIN classes c ON c.id = s.class_id"
                             " JOIN students st ON st.section_id = s.id"
                             " WHERE s.school_id = $1 GROUP BY s.id, c.name ORDER BY s.id",
@@ -449,10 +472,10 @@ static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_ke
             k++;
         }
         fprintf(out, "%s\n  {\"token\": \"%s\", \"section\": %s, \"class\": \"%s\","
-                     " \"name\": \"%s\", \"students\": [%s]}",
+                     " \"name\": \"%s\", \"exam\": %s, \"term\": %s, \"students\": [%s]}",
                 i ? "," : "", k < (size_t)n_sections ? teacher_tokens[k] : "",
                 PQgetvalue(res, i, 0), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-                PQgetvalue(res, i, 4));
+                PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), PQgetvalue(res, i, 4));
     }
     fprintf(out, "]}\n");
     PQclear(res);

@@ -106,8 +106,11 @@ function along(stops, d) {
 const foreign = [];
 const pageErrors = [];
 let sockets = 0;
+// The browser's own PDF viewer (chrome-extension:, chrome:) draws an opened report card: it is
+// part of the browser, not a request to another host.
 function allowed(url) {
-  return url.startsWith(`${BASE}/`) || url === BASE || url.startsWith("data:");
+  return url.startsWith(`${BASE}/`) || url === BASE || url.startsWith("data:") ||
+    url.startsWith("chrome-extension://") || url.startsWith("chrome://");
 }
 function watch(ctx, page, who) {
   ctx.on("request", (r) => { if (!allowed(r.url())) foreign.push(`${who}: ${r.url()}`); });
@@ -174,7 +177,7 @@ const records = {};
 
 async function setUpRecords(call) {
   const y = new Date().getFullYear();
-  await call("year.create", { name: `Browser ${y}`, starts_on: `${y - 1}-06-01`, ends_on: `${y + 1}-05-31`, current: true });
+  const year = await call("year.create", { name: `Browser ${y}`, starts_on: `${y - 1}-06-01`, ends_on: `${y + 1}-05-31`, current: true });
   const teacher = await call("user.create", { role: "teacher", name: "Records teacher", phone: RECORDS_TEACHER_PHONE });
   const parent = await call("user.create", { role: "parent", name: "Records parent", phone: RECORDS_PARENT_PHONE });
   await call("user.create", { role: "teacher", name: "Teacher without a class", phone: LONE_TEACHER_PHONE });
@@ -187,6 +190,13 @@ async function setUpRecords(call) {
   await call("teacher.assign", { teacher: teacher.id, section: section.id, subject: subject.id });
   await call("timetable.bells.set", { weekday: 1, periods: [{ period: 1, starts: "08:00", ends: "08:45" }] });
   await call("timetable.set", { section: section.id, weekday: 1, period: 1, subject: subject.id, teacher: teacher.id });
+  // A term with one exam marked, its report cards published before the parent logs in: the
+  // parent finds the notice waiting and opens the card.
+  const today = new Date().toISOString().slice(0, 10);
+  const term = await call("term.create", { year: year.id, name: "Term 1", starts_on: `${y - 1}-06-01`, ends_on: today });
+  const exam = await call("exam.create", { section: section.id, subject: subject.id, term: term.id, name: "Unit test", max_marks: 50 });
+  await call("exam.marks.set", { exam: exam.id, entries: [{ student: student.id, marks: 42 }] });
+  await call("report_card.publish", { term: term.id });
   Object.assign(records, { teacher: teacher.id, parent: parent.id, section: section.id, student: student.id });
 }
 
@@ -196,6 +206,23 @@ async function teacherRegister(browser) {
   const R = await newFace(browser, "records parent");
   await login(R.page, "/parent", RECORDS_PARENT_PHONE);
   await R.page.waitForSelector("#app:not([hidden])");
+  // The report card published before the parent logged in waits in the notices, and opens.
+  const card = await until(async () => {
+    const n = await R.page.locator("#notices").innerText();
+    return /Asha Records's report card is ready/.test(n) ? n : null;
+  }, 8000);
+  check("the parent finds the report-card notice", !!card,
+        card || `notices: ${(await R.page.locator("#notices").innerText()).replace(/\n/g, " | ")}`);
+  if (card) {
+    const [popup] = await Promise.all([R.ctx.waitForEvent("page"),
+      R.page.locator("#notices button.notice-action").first().click()]);
+    const url = popup.url() === "about:blank" ? (await popup.waitForURL(/report-cards/), popup.url()) : popup.url();
+    const res = await R.ctx.request.get(url);
+    check("the report card opens as a PDF from a signed link", /\/v1\/report-cards\/.+\.pdf$/.test(url) &&
+          res.status() === 200 && /application\/pdf/.test(res.headers()["content-type"] || ""),
+          `${url} -> ${res.status()} ${res.headers()["content-type"]}`);
+    await popup.close();
+  }
   const T = await newFace(browser, "teacher");
   await login(T.page, "/teacher", RECORDS_TEACHER_PHONE);
   await T.page.waitForSelector("#app:not([hidden])");

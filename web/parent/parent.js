@@ -303,7 +303,8 @@ function showTripsMsg() {
 
 // ---- notices ----------------------------------------------------------------------------
 
-function notice(key, text, when) {
+// action: an optional {label, run} shown as a button after the text.
+function notice(key, text, when, action) {
   if (notified.has(key)) return;
   notified.add(key);
   const li = document.createElement("li");
@@ -312,6 +313,14 @@ function notice(key, text, when) {
   time.dateTime = now.toISOString();
   time.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   li.append(time, " ", text);
+  if (action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "notice-action";
+    b.textContent = action.label;
+    b.addEventListener("click", action.run);
+    li.append(" ", b);
+  }
   $("notices").prepend(li);
   $("no-notices").hidden = true;
   while ($("notices").children.length > 20) $("notices").lastElementChild.remove();
@@ -612,6 +621,24 @@ async function homeworkText(d) {
   });
 }
 
+// Report cards (kind "report_card", event report_card.published: {student, term}): the
+// notice offers the card, fetched over a short-lived link asked for at the click.
+async function reportCardNotice(key, d, when) {
+  const name = await childName(d.student);
+  notice(key, t("reportCard.ready", { name }), when, {
+    label: t("reportCard.open"),
+    run: async () => {
+      try {
+        const r = await cm.call("report_card.get", { student: d.student, term: d.term });
+        window.open(r.url, "_blank", "noopener");
+      } catch (e) {
+        notice(`rcerr:${d.student}:${d.term}:${Date.now()}`, t("reportCard.failed",
+          { message: e && e.message ? e.message : "" }));
+      }
+    },
+  });
+}
+
 // Runs one at a time, like refresh().
 let noticing = Promise.resolve();
 function loadNotices(ev) {
@@ -628,9 +655,16 @@ async function doLoadNotices(ev) {
       const list = await cm.call("notice.list", { after: lastNotice || undefined, limit: 200 });
       for (const n of list) {
         lastNotice = Math.max(lastNotice, n.id);
-        if (n.read || (n.kind !== "attendance" && !(n.kind === "homework" && n.data))) continue;
-        notice(`notice:${n.id}`, n.kind === "homework" ? await homeworkText(n.data)
-          : await attendanceText(n), n.at);
+        if (n.read) continue;
+        if (n.kind === "report_card" && n.data) {
+          await reportCardNotice(`notice:${n.id}`, n.data, n.at);
+        } else if (n.kind === "homework" && n.data) {
+          notice(`notice:${n.id}`, await homeworkText(n.data), n.at);
+        } else if (n.kind === "attendance") {
+          notice(`notice:${n.id}`, await attendanceText(n), n.at);
+        } else {
+          continue;
+        }
         shown++;
       }
       if (list.length < 200) break;
@@ -639,12 +673,14 @@ async function doLoadNotices(ev) {
   } catch {
     // Offline or an older server: the event itself still says it; the next "ready" lists again.
     if (ev && ev.homework) notice(`hw:${ev.homework}`, await homeworkText(ev));
+    else if (ev && ev.term) await reportCardNotice(`rc:${ev.student}:${ev.term}`, ev);
     else if (ev) notice(`att:${ev.student}:${ev.day}:${ev.status}`, await attendanceText(ev));
   }
 }
 
 cm.on("attendance.marked", (ev) => loadNotices(ev));
 cm.on("homework.assigned", (ev) => loadNotices(ev));
+cm.on("report_card.published", (ev) => loadNotices(ev));
 
 // ---- login and session ------------------------------------------------------------------
 

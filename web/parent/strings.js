@@ -82,6 +82,11 @@ export const STRINGS = {
     homework: {
       assigned: "Homework for {names} in {subject}: {title} (due {due}).",
     },
+    reportCard: {
+      ready: "{name}'s report card is ready.",
+      open: "Open report card",
+      failed: "The report card could not be opened: {message}",
+    },
   },
 };
 
