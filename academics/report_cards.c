@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "academics/academics.h"
 #include "academics/grades.h"
@@ -353,8 +356,20 @@ static struct {
     uint64_t renders, failures, cache_hits, max_bytes;
 } rq;
 
+/* Drawing is background work: the pool thread that draws runs at a lower priority (Linux
+ * sets nice values per thread), so that on a machine whose cores are all drawing the event
+ * loop still gets the CPU the moment a position or a request arrives. A pool thread keeps
+ * the priority; Classment gives the pool only background work (drawing, an import's
+ * parsing). */
+#define RENDER_NICE 10
+
 static void render_work(uv_work_t *w)
 {
+    static _Thread_local bool lowered;
+    if (!lowered) {
+        lowered = true;
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RENDER_NICE);
+    }
     struct render_job *j = w->data;
     j->r = report_card_pdf(j->rc, &j->pdf, &j->len);
 }
