@@ -66,6 +66,19 @@ void metrics_render(const struct metrics *m, const struct op_metrics *ops, int n
             "Sealed personal values that failed to open (tampered with, or under a missing "
             "key); each was sent as nil.",
             m->sealed_open_failures);
+    counter(out, "classment_requests_waited_total", "counter",
+            "Requests that waited because their connection had its share in flight.",
+            m->fair_waited);
+    strbuf_printf(out,
+                  "# HELP classment_rate_limited_total Requests refused rate_limited by the "
+                  "fair-share bounds, by reason.\n"
+                  "# TYPE classment_rate_limited_total counter\n"
+                  "classment_rate_limited_total{reason=\"waiting\"} %llu\n"
+                  "classment_rate_limited_total{reason=\"conn_rate\"} %llu\n"
+                  "classment_rate_limited_total{reason=\"address\"} %llu\n",
+                  (unsigned long long)m->fair_refused_waiting,
+                  (unsigned long long)m->fair_refused_rate,
+                  (unsigned long long)m->fair_refused_address);
 
     strbuf_printf(out, "# HELP classment_replies_total Requests completed, by op and code.\n"
                        "# TYPE classment_replies_total counter\n");

@@ -40,6 +40,13 @@ struct metrics {
     uint64_t batched_writes;     /* writes that carried more than one queued frame */
     uint64_t refused_connections;/* closed at accept: too close to the descriptor limit */
     uint64_t sealed_open_failures; /* sealed values sent as nil because they did not open */
+    /* Fair shares (gateway/router.c): requests that waited for their connection's turn, and
+     * requests refused rate_limited: the connection's waiting line was full, its request rate
+     * was spent, or its address's budget of public database requests was. */
+    uint64_t fair_waited;
+    uint64_t fair_refused_waiting;
+    uint64_t fair_refused_rate;
+    uint64_t fair_refused_address;
     struct metrics_source sources[METRICS_MAX_SOURCES];
     size_t n_sources;
 };

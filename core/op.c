@@ -33,6 +33,7 @@ static void finish(struct op_ctx *op, int code)
     }
     log_event(LOG_DEBUG, "op", "request done", "conn=%llu op=%s code=%s us=%.0f",
               (unsigned long long)op->peer->id, op->op_name, op_err_code(code), seconds * 1e6);
+    peer_request_done(op->peer); /* the router counted it in (fair shares) */
     peer_unref(op->peer);
     arena_deinit(&op->arena);
     free(op);

@@ -45,6 +45,7 @@ void peer_unref(struct peer *p)
         return;
     }
     drop_queue(p);
+    peer_wait_drop(p);
     free(p);
 }
 
@@ -179,6 +180,7 @@ void peer_close(struct peer *p, int code, const char *reason)
         return;
     }
     p->closed = true;
+    peer_wait_drop(p);
     if (p->tx) {
         p->tx->close(p->tx_ctx, code, reason);
     }
@@ -188,6 +190,46 @@ void peer_detach(struct peer *p)
 {
     p->closed = true;
     drop_queue(p);
+    peer_wait_drop(p);
     p->tx = NULL;
     p->tx_ctx = NULL;
+}
+
+void peer_wait_push(struct peer *p, const unsigned char *frame, size_t len)
+{
+    struct peer_frame *f = xmalloc(sizeof *f + len);
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->data, frame, len);
+    if (p->wait_tail) {
+        p->wait_tail->next = f;
+    } else {
+        p->wait_head = f;
+    }
+    p->wait_tail = f;
+    p->n_waiting++;
+    p->waiting_bytes += len;
+}
+
+struct peer_frame *peer_wait_pop(struct peer *p)
+{
+    struct peer_frame *f = p->wait_head;
+    if (!f) {
+        return NULL;
+    }
+    p->wait_head = f->next;
+    if (!p->wait_head) {
+        p->wait_tail = NULL;
+    }
+    p->n_waiting--;
+    p->waiting_bytes -= f->len;
+    return f;
+}
+
+void peer_wait_drop(struct peer *p)
+{
+    struct peer_frame *f;
+    while ((f = peer_wait_pop(p))) {
+        free(f);
+    }
 }

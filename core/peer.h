@@ -64,6 +64,35 @@ struct peer {
     uint64_t error_events_dropped;
     const struct peer_transport *tx;
     void *tx_ctx;
+    /* Fair shares (counted and used by gateway/router.c): requests of this connection being
+     * handled now, and the ones waiting their turn (copies of their frames, in arrival order;
+     * dropped when the connection closes). When a request ends and some wait (and the router
+     * has not listed the connection yet: turn_listed), or while the address's share below
+     * counts its requests, on_turn is called. */
+    uint32_t in_flight;
+    uint32_t n_waiting;
+    size_t waiting_bytes;
+    struct peer_frame *wait_head, *wait_tail;
+    void (*on_turn)(struct peer *p, void *ctx);
+    void *on_turn_ctx;
+    bool turn_listed;
+    /* The connection's request-rate bucket, in thousandths of a request (router.c). */
+    int64_t rate_milli;
+    uint64_t rate_at_ms;
+    /* Before login, requests count towards the address's share too (router.c): the share
+     * (opaque here), how many of this connection's requests it holds, and the line of
+     * connections waiting for room in it. */
+    void *share;
+    uint32_t share_counted;
+    bool share_blocked;
+    struct peer *share_next;
+};
+
+/* A request frame waiting for its connection's turn. */
+struct peer_frame {
+    struct peer_frame *next;
+    size_t len;
+    unsigned char data[];
 };
 
 /* A new peer with one reference, owned by the transport. max_queue bounds its send queue. */
@@ -97,3 +126,22 @@ void peer_close(struct peer *p, int code, const char *reason);
 /* For the transport, when the socket is gone: drops the queue and the transport link. Does not
  * drop the transport's reference. */
 void peer_detach(struct peer *p);
+
+/* A request of this connection ended (core/op.c, for every op_ctx): counts it down and, when
+ * requests wait their turn or the address's share counts it, tells the router (on_turn). A
+ * decrement and a test. */
+static inline void peer_request_done(struct peer *p)
+{
+    if (p->in_flight) {
+        p->in_flight--;
+    }
+    if (((p->n_waiting && !p->turn_listed) || p->share) && p->on_turn) {
+        p->on_turn(p, p->on_turn_ctx);
+    }
+}
+/* Appends a copy of a request frame to the waiting line. */
+void peer_wait_push(struct peer *p, const unsigned char *frame, size_t len);
+/* The oldest waiting frame (the caller frees it), or NULL. */
+struct peer_frame *peer_wait_pop(struct peer *p);
+/* Drops every waiting frame. */
+void peer_wait_drop(struct peer *p);

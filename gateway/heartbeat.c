@@ -14,10 +14,70 @@ void heartbeat_seen(struct ws_session *s)
     s->ping_sent = false;
 }
 
+void heartbeat_closing(struct server *srv, struct ws_session *s)
+{
+    if (s->in_closing_list) {
+        return;
+    }
+    s->in_closing_list = true;
+    s->close_deadline_ms = uv_now(srv->loop) + HEARTBEAT_CLOSE_MS;
+    s->closing_prev = NULL;
+    s->closing_next = srv->closing_head;
+    if (srv->closing_head) {
+        srv->closing_head->closing_prev = s;
+    }
+    srv->closing_head = s;
+}
+
+static void closing_remove(struct server *srv, struct ws_session *s)
+{
+    if (!s->in_closing_list) {
+        return;
+    }
+    s->in_closing_list = false;
+    if (s->closing_prev) {
+        s->closing_prev->closing_next = s->closing_next;
+    } else {
+        srv->closing_head = s->closing_next;
+    }
+    if (s->closing_next) {
+        s->closing_next->closing_prev = s->closing_prev;
+    }
+    s->closing_prev = s->closing_next = NULL;
+}
+
 void heartbeat_forget(struct server *srv, struct ws_session *s)
 {
     if (srv->heartbeat_cursor == s) {
         srv->heartbeat_cursor = s->next;
+    }
+    closing_remove(srv, s);
+}
+
+/* Drops the closing connections whose deadline has passed. lws_set_timeout's LWS_TO_KILL_SYNC
+ * would not do: lws 4.1 then waits up to 5 s more to flush what it holds for the socket
+ * (FLUSHING_BEFORE_CLOSE), which is just what a client that does not read never takes. An
+ * expired timeout (LWS_TO_KILL_ASYNC: due now, run by lws on the loop right after) is a
+ * "violent death" in lws: the socket is closed without flushing. ws.c's LWS_CALLBACK_CLOSED
+ * then takes the session off the list. */
+static void sweep_closing(struct server *srv, uint64_t now)
+{
+    struct ws_session *s = srv->closing_head;
+    while (s) {
+        if (now < s->close_deadline_ms) {
+            s = s->closing_next;
+            continue;
+        }
+        if (!s->close_killed) {
+            s->close_killed = true;
+            log_event(LOG_INFO, "ws", "dropping connection that did not close in time",
+                      "conn=%llu close_sent=%d", (unsigned long long)s->peer->id,
+                      s->close_sent);
+        }
+        /* Again at each tick while it is still there, should lws have set another timeout
+         * meanwhile. */
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        s = s->closing_next;
     }
 }
 
@@ -32,10 +92,11 @@ static void check_session(struct server *srv, struct ws_session *s, uint64_t now
             srv->env->metrics->heartbeat_drops++;
             log_event(LOG_INFO, "ws", "dropping silent connection", "conn=%llu silent_s=%llu",
                       (unsigned long long)s->peer->id, (unsigned long long)(silent_ms / 1000));
-            /* No close handshake: the client is not reading. Closed here and now (this is a
-             * timer, outside any lws callback), which runs ws.c's LWS_CALLBACK_CLOSED and
-             * takes s off the session list; the sweep already moved past it. */
-            lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+            /* No close handshake: the client is not reading. An expired timeout, so that lws
+             * drops the socket without first waiting to flush what it holds for it (see
+             * sweep_closing); ws.c's LWS_CALLBACK_CLOSED then takes s off the session list
+             * (heartbeat_forget moves the sweep past it). */
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         }
     } else if (silent_ms >= period_ms && !s->ping_sent && !s->close_code) {
         s->ping_due = true;
@@ -49,6 +110,7 @@ static void on_sweep(uv_timer_t *t)
 {
     struct server *srv = t->data;
     uint64_t now = uv_now(srv->loop);
+    sweep_closing(srv, now);
     int64_t open = srv->env->metrics->connections;
     if (open <= 0) {
         return;

@@ -4,9 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/op_schema.h"
+#include "core/ratelimit.h"
 #include "core/xalloc.h"
+
+/* Fair shares (docs/operations.md): each connection has at most cfg->conn_in_flight requests
+ * being handled (conn_in_flight_anon before login); later ones wait in its own line, up to
+ * conn_waiting frames (and WAIT_BYTES_MIN or one largest message of bytes; before login one
+ * largest message), and past that are refused rate_limited. Before login, the connections of
+ * one address also share addr_in_flight_anon requests in flight (struct share). Requests with an id, and every request before login, also take a token
+ * of the connection's rate bucket (conn_rate a second, a burst of as many). Public ops that went
+ * to the database (seen answering later; auth.* excepted, they have their own limits) take a
+ * token of the address's budget before login. A logged-in connection's requests without an id
+ * (a bus's trip.pos) only touch two counters. */
+#define WAIT_BYTES_MIN (1u << 20)
+/* Idle addresses are forgotten this often. */
+#define ADDR_SWEEP_MS 60000
+#define SHARE_SLOTS 1024
+
+/* The requests in flight of one address's connections not logged in (addr_in_flight_anon at
+ * most), and the connections whose requests wait for room in it, in the order they came. */
+struct share {
+    struct share *next;
+    uint32_t in_flight;
+    uint32_t refs; /* connections whose peer->share is this */
+    struct peer *blocked_head, *blocked_tail;
+    char key[sizeof ((struct peer *)0)->addr];
+};
 
 struct router {
     const struct op_def **ops; /* sorted by name */
@@ -15,6 +41,19 @@ struct router {
     msgpack_sbuffer schema;    /* sys.schema's data, packed on first use */
     /* n_ops entries in the same order, then the two pseudo-ops below */
     struct op_metrics *metrics;
+    /* Public ops seen answering after the handler returned (they went to the database): the
+     * address budget applies to them. */
+    bool *deferred;
+    /* Fair shares: the address budget (made on first use), connections whose waiting
+     * requests may now go, and the timer that runs them (one per burst, closed after). */
+    struct ratelimit *by_addr;
+    uint64_t swept_ms;
+    const struct op_env *env;
+    struct peer **ready;
+    size_t n_ready, cap_ready;
+    uv_timer_t *turn_timer;
+    struct share **shares; /* SHARE_SLOTS chains, made on first use */
+    uint64_t shares_swept_ms;
 };
 
 enum { PSEUDO_INVALID = 0, PSEUDO_UNKNOWN = 1, N_PSEUDO = 2 };
@@ -66,6 +105,7 @@ struct router *router_new(const struct op_table *tables, size_t n_tables)
         }
     }
     r->metrics = xcalloc(r->n_ops + N_PSEUDO, sizeof *r->metrics);
+    r->deferred = xcalloc(r->n_ops + 1, sizeof *r->deferred);
     for (size_t i = 0; i < r->n_ops; i++) {
         r->metrics[i].op = r->ops[i]->name;
     }
@@ -80,6 +120,26 @@ void router_free(struct router *r)
         return;
     }
     msgpack_sbuffer_destroy(&r->schema);
+    for (size_t i = 0; i < r->n_ready; i++) {
+        r->ready[i]->turn_listed = false;
+        peer_unref(r->ready[i]);
+    }
+    free(r->ready);
+    for (size_t i = 0; r->shares && i < SHARE_SLOTS; i++) {
+        for (struct share *sh = r->shares[i], *next; sh; sh = next) {
+            next = sh->next;
+            for (struct peer *b = sh->blocked_head, *bn; b; b = bn) {
+                bn = b->share_next;
+                b->share_blocked = false;
+                b->share_next = NULL;
+                peer_unref(b);
+            }
+            free(sh);
+        }
+    }
+    free(r->shares);
+    ratelimit_free(r->by_addr);
+    free(r->deferred);
     free(r->ops);
     free(r->domains);
     free(r->metrics);
@@ -152,8 +212,104 @@ const struct op_metrics *router_metrics(const struct router *r, int *n)
     return r->metrics;
 }
 
-static struct op_ctx *op_new(const struct op_env *env, struct peer *p, const char *name,
-                             struct op_metrics *m, uint64_t start_ns)
+static void on_turn(struct peer *p, void *ctx);
+
+static size_t share_slot(const char *key)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *c = key; *c; c++) {
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    }
+    return (size_t)(h % SHARE_SLOTS);
+}
+
+static struct share *share_find(struct router *r, const char *addr, bool create)
+{
+    if (!r->shares) {
+        if (!create) {
+            return NULL;
+        }
+        r->shares = xcalloc(SHARE_SLOTS, sizeof *r->shares);
+    }
+    struct share **slot = &r->shares[share_slot(addr)];
+    for (struct share *sh = *slot; sh; sh = sh->next) {
+        if (strcmp(sh->key, addr) == 0) {
+            return sh;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    struct share *sh = xcalloc(1, sizeof *sh);
+    snprintf(sh->key, sizeof sh->key, "%s", addr);
+    sh->next = *slot;
+    *slot = sh;
+    return sh;
+}
+
+/* Forgets the shares nothing refers to any more (once a minute: a flood's refusals do not
+ * make and free one each time). */
+static void share_sweep(struct router *r, uint64_t now_ms)
+{
+    if (now_ms - r->shares_swept_ms < ADDR_SWEEP_MS) {
+        return;
+    }
+    r->shares_swept_ms = now_ms;
+    for (size_t i = 0; r->shares && i < SHARE_SLOTS; i++) {
+        for (struct share **at = &r->shares[i]; *at;) {
+            struct share *sh = *at;
+            if (sh->in_flight || sh->refs || sh->blocked_head) {
+                at = &sh->next;
+            } else {
+                *at = sh->next;
+                free(sh);
+            }
+        }
+    }
+}
+
+/* A request of a connection not logged in starts: its address's share counts it. */
+static void share_count(struct router *r, const struct op_env *env, struct peer *p)
+{
+    if (!p->share) {
+        share_sweep(r, uv_now(env->loop));
+        struct share *sh = share_find(r, p->addr, true);
+        sh->refs++;
+        p->share = sh;
+    }
+    struct share *sh = p->share;
+    sh->in_flight++;
+    p->share_counted++;
+    p->on_turn = on_turn;
+    p->on_turn_ctx = r;
+    r->env = env;
+}
+
+static bool share_full(struct router *r, const struct config *cfg, struct peer *p)
+{
+    struct share *sh = p->share ? p->share : share_find(r, p->addr, false);
+    return sh && sh->in_flight >= (uint32_t)cfg->addr_in_flight_anon;
+}
+
+/* p's requests wait for room in its address's share: p joins the share's line (once). */
+static void share_block(struct router *r, struct peer *p)
+{
+    if (p->share_blocked) {
+        return;
+    }
+    struct share *sh = p->share ? p->share : share_find(r, p->addr, true);
+    p->share_blocked = true;
+    p->share_next = NULL;
+    if (sh->blocked_tail) {
+        sh->blocked_tail->share_next = p;
+    } else {
+        sh->blocked_head = p;
+    }
+    sh->blocked_tail = peer_ref(p);
+}
+
+static struct op_ctx *op_new(struct router *r, const struct op_env *env, struct peer *p,
+                             const char *name, struct op_metrics *m, uint64_t start_ns)
 {
     struct op_ctx *op = xcalloc(1, sizeof *op);
     op->env = env;
@@ -162,17 +318,21 @@ static struct op_ctx *op_new(const struct op_env *env, struct peer *p, const cha
     op->op_name = name;
     op->metrics = m;
     op->start_ns = start_ns;
+    p->in_flight++; /* counted down in op.c's finish (peer_request_done) */
+    if (r && env->cfg && p->caller.role == 0) {
+        share_count(r, env, p);
+    }
     return op;
 }
 
 /* Answers a request that never reached a handler: a failure reply when it has an id, else a
  * rate-limited error event. The op name read from the frame is only borrowed for this call. */
-static void refuse(const struct op_env *env, struct peer *p, const struct envelope_request *req,
-                   struct op_metrics *m, uint64_t start_ns, enum op_err code,
-                   const char *message, const char *field)
+static void refuse(struct router *r, const struct op_env *env, struct peer *p,
+                   const struct envelope_request *req, struct op_metrics *m, uint64_t start_ns,
+                   enum op_err code, const char *message, const char *field)
 {
     if (req->has_id) {
-        struct op_ctx *op = op_new(env, p, m->op, m, start_ns);
+        struct op_ctx *op = op_new(r, env, p, m->op, m, start_ns);
         op->has_id = true;
         op->id = req->id;
         op_fail(op, code, message, field);
@@ -189,39 +349,154 @@ static void refuse(const struct op_env *env, struct peer *p, const struct envelo
     op_metrics_observe(m, code, (double)(op_mono_ns() - start_ns) / 1e9);
 }
 
-enum router_outcome router_dispatch(struct router *r, const struct op_env *env, struct peer *p,
-                                    const unsigned char *frame, size_t len)
+/* Refuses rate_limited: a reply with retry_after_s, or an error event without an id. */
+static void refuse_rate(struct router *r, const struct op_env *env, struct peer *p,
+                        const struct envelope_request *req, struct op_metrics *m,
+                        uint64_t start_ns, double retry_after_s)
+{
+    if (req->has_id) {
+        struct op_ctx *op = op_new(r, env, p, m->op, m, start_ns);
+        op->has_id = true;
+        op->id = req->id;
+        op_fail_rate_limited(op, retry_after_s);
+        return;
+    }
+    refuse(r, env, p, req, m, start_ns, OP_E_RATE_LIMITED, "too many requests", NULL);
+}
+
+static uint32_t in_flight_bound(const struct config *cfg, const struct peer *p)
+{
+    return (uint32_t)(p->caller.role ? cfg->conn_in_flight : cfg->conn_in_flight_anon);
+}
+
+/* Takes one token of the connection's bucket (thousandths of a request, conn_rate a second,
+ * a burst of one second's worth); integer arithmetic on two fields. */
+static bool take_conn_token(struct peer *p, int rate, uint64_t now_ms, double *retry_after_s)
+{
+    int64_t cap = (int64_t)rate * 1000;
+    if (p->rate_at_ms == 0) {
+        p->rate_milli = cap;
+    } else if (now_ms > p->rate_at_ms) {
+        uint64_t gained = (now_ms - p->rate_at_ms) * (uint64_t)rate;
+        p->rate_milli = gained >= (uint64_t)cap ? cap : p->rate_milli + (int64_t)gained;
+        if (p->rate_milli > cap) {
+            p->rate_milli = cap;
+        }
+    }
+    p->rate_at_ms = now_ms ? now_ms : 1;
+    if (p->rate_milli >= 1000) {
+        p->rate_milli -= 1000;
+        return true;
+    }
+    *retry_after_s = (double)(1000 - p->rate_milli) / ((double)rate * 1000.0);
+    return false;
+}
+
+static bool take_addr_token(struct router *r, const struct config *cfg, const struct peer *p,
+                            uint64_t now_ms, double *retry_after_s)
+{
+    if (!r->by_addr) {
+        r->by_addr = ratelimit_new(cfg->addr_public_burst, cfg->addr_public_rate, 200000);
+        r->swept_ms = now_ms;
+    }
+    if (now_ms - r->swept_ms > ADDR_SWEEP_MS) {
+        ratelimit_sweep(r->by_addr, now_ms);
+        r->swept_ms = now_ms;
+    }
+    return ratelimit_take(r->by_addr, p->addr, strnlen(p->addr, sizeof p->addr), now_ms,
+                          retry_after_s);
+}
+
+/* The login ops keep their own limits (people/auth.c): by connection, and by address for code
+ * requests and verifications; resumes not by address, by design (thousands of parents behind
+ * one carrier NAT resume together when a network comes back). The address budget leaves them
+ * to it. */
+static bool has_login_limits(const struct op_def *def)
+{
+    return strncmp(def->name, "auth.", 5) == 0;
+}
+
+/* Decodes and answers one frame. queued: the frame waited its turn (its rate token was taken
+ * when it arrived, and it is at the head of its connection's line). */
+static enum router_outcome dispatch_frame(struct router *r, const struct op_env *env,
+                                          struct peer *p, const unsigned char *frame,
+                                          size_t len, bool queued)
 {
     uint64_t start_ns = op_mono_ns();
     struct envelope_request req;
     struct envelope_error err;
     enum router_outcome outcome = ROUTER_DISPATCHED;
+    const struct config *cfg = env->cfg;
     if (envelope_decode(&req, frame, len, &err) != 0) {
-        refuse(env, p, &req, &r->metrics[r->n_ops + PSEUDO_INVALID], start_ns, err.code,
+        refuse(r, env, p, &req, &r->metrics[r->n_ops + PSEUDO_INVALID], start_ns, err.code,
                err.message, err.field);
         outcome = ROUTER_MALFORMED;
         goto out;
     }
     ptrdiff_t i = find_index(r, req.op, req.op_len);
     if (i < 0) {
-        refuse(env, p, &req, &r->metrics[r->n_ops + PSEUDO_UNKNOWN], start_ns, OP_E_UNKNOWN_OP,
+        refuse(r, env, p, &req, &r->metrics[r->n_ops + PSEUDO_UNKNOWN], start_ns, OP_E_UNKNOWN_OP,
                "no such operation", "op");
         goto out;
     }
     const struct op_def *def = r->ops[i];
     struct op_metrics *m = &r->metrics[i];
-    if (!(def->flags & OP_PUBLIC)) {
-        if (p->caller.role == 0) {
-            refuse(env, p, &req, m, start_ns, OP_E_UNAUTHENTICATED, "log in first", NULL);
+    bool anon = p->caller.role == 0;
+    if (cfg && !queued) {
+        double retry = 1.0;
+        /* The hot path (a logged-in bus's trip.pos, no id) skips the bucket. */
+        if ((req.has_id || anon) &&
+            !take_conn_token(p, cfg->conn_rate, start_ns / 1000000u, &retry)) {
+            env->metrics->fair_refused_rate++;
+            refuse_rate(r, env, p, &req, m, start_ns, retry);
             goto out;
         }
-        if (!(def->roles & p->caller.role)) {
-            refuse(env, p, &req, m, start_ns, OP_E_FORBIDDEN, "not allowed for your role",
-                   NULL);
+        bool addr_full = anon && share_full(r, cfg, p);
+        if (p->n_waiting || p->in_flight >= in_flight_bound(cfg, p) || addr_full) {
+            /* Before login, one largest message's worth: an address may open many. */
+            size_t max_bytes = anon || cfg->max_message_bytes > WAIT_BYTES_MIN
+                                   ? cfg->max_message_bytes
+                                   : WAIT_BYTES_MIN;
+            if (p->n_waiting >= (uint32_t)cfg->conn_waiting ||
+                p->waiting_bytes + len > max_bytes) {
+                env->metrics->fair_refused_waiting++;
+                refuse_rate(r, env, p, &req, m, start_ns, 1.0);
+                goto out;
+            }
+            if (p->closed) {
+                goto out; /* nothing more will be answered */
+            }
+            env->metrics->fair_waited++;
+            r->env = env;
+            p->on_turn = on_turn;
+            p->on_turn_ctx = r;
+            peer_wait_push(p, frame, len);
+            if (addr_full) {
+                share_block(r, p);
+            }
             goto out;
         }
     }
-    struct op_ctx *op = op_new(env, p, def->name, m, start_ns);
+    if (!(def->flags & OP_PUBLIC)) {
+        if (anon) {
+            refuse(r, env, p, &req, m, start_ns, OP_E_UNAUTHENTICATED, "log in first", NULL);
+            goto out;
+        }
+        if (!(def->roles & p->caller.role)) {
+            refuse(r, env, p, &req, m, start_ns, OP_E_FORBIDDEN, "not allowed for your role",
+                   NULL);
+            goto out;
+        }
+    } else if (anon && cfg && r->deferred[i]) {
+        double retry = 1.0;
+        if (!take_addr_token(r, cfg, p, start_ns / 1000000u, &retry)) {
+            env->metrics->fair_refused_address++;
+            refuse_rate(r, env, p, &req, m, start_ns, retry);
+            goto out;
+        }
+    }
+    uint32_t before = p->in_flight;
+    struct op_ctx *op = op_new(r, env, p, def->name, m, start_ns);
     op->has_id = req.has_id;
     op->id = req.id;
     op->args = req.args;
@@ -236,7 +511,114 @@ enum router_outcome router_dispatch(struct router *r, const struct op_env *env, 
     /* A handler that returned an error has not answered and kept no reference to op;
      * rc == 0: op may already be freed; it must not be touched here. */
     op_finish_rc(op, rc);
+    if ((def->flags & OP_PUBLIC) && p->in_flight > before && !has_login_limits(def)) {
+        r->deferred[i] = true; /* still in flight: it went to the database */
+    }
 out:
     envelope_request_deinit(&req);
     return outcome;
+}
+
+enum router_outcome router_dispatch(struct router *r, const struct op_env *env, struct peer *p,
+                                    const unsigned char *frame, size_t len)
+{
+    return dispatch_frame(r, env, p, frame, len, false);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Runs the waiting requests of each listed connection while it has room in flight. */
+static void on_turn_timer(uv_timer_t *t)
+{
+    struct router *r = t->data;
+    uv_close((uv_handle_t *)t, free_handle);
+    r->turn_timer = NULL;
+    struct peer **ready = r->ready;
+    size_t n = r->n_ready;
+    r->ready = NULL;
+    r->n_ready = r->cap_ready = 0;
+    const struct op_env *env = r->env;
+    for (size_t k = 0; k < n; k++) {
+        struct peer *p = ready[k];
+        /* turn_listed stays set while its requests run, so that those that end at once do
+         * not list it again: this loop goes on with it. */
+        while (!p->closed && p->n_waiting && p->in_flight < in_flight_bound(env->cfg, p)) {
+            if (p->caller.role == 0 && share_full(r, env->cfg, p)) {
+                share_block(r, p); /* room in the address's share wakes it */
+                break;
+            }
+            struct peer_frame *f = peer_wait_pop(p);
+            dispatch_frame(r, env, p, f->data, f->len, true);
+            free(f);
+        }
+        if (p->closed) {
+            peer_wait_drop(p);
+        }
+        p->turn_listed = false;
+        peer_unref(p);
+    }
+    free(ready);
+}
+
+static void list_ready(struct router *r, struct peer *p)
+{
+    if (p->turn_listed) {
+        return;
+    }
+    if (r->n_ready == r->cap_ready) {
+        r->cap_ready = r->cap_ready ? r->cap_ready * 2 : 16;
+        r->ready = xrealloc(r->ready, sizeof *r->ready * r->cap_ready);
+    }
+    p->turn_listed = true;
+    r->ready[r->n_ready++] = peer_ref(p);
+    if (!r->turn_timer) {
+        r->turn_timer = xmalloc(sizeof *r->turn_timer);
+        uv_timer_init(r->env->loop, r->turn_timer);
+        r->turn_timer->data = r;
+        uv_timer_start(r->turn_timer, on_turn_timer, 0, 0);
+    }
+}
+
+/* A request of p ended while others wait, or while its address's share counts it: the share
+ * gives the room to the first connection waiting for it, and p's own waiting requests run at
+ * the next turn of the loop (not here, inside whatever answered the request). */
+static void on_turn(struct peer *p, void *ctx)
+{
+    struct router *r = ctx;
+    const struct config *cfg = r->env->cfg;
+    struct share *sh = p->share;
+    if (sh && p->share_counted) {
+        sh->in_flight--;
+        if (--p->share_counted == 0) {
+            p->share = NULL;
+            sh->refs--;
+        }
+        while (sh->blocked_head && sh->in_flight < (uint32_t)cfg->addr_in_flight_anon) {
+            struct peer *b = sh->blocked_head;
+            sh->blocked_head = b->share_next;
+            if (!sh->blocked_head) {
+                sh->blocked_tail = NULL;
+            }
+            b->share_blocked = false;
+            b->share_next = NULL;
+            bool runs = !b->closed && b->n_waiting;
+            if (runs) {
+                list_ready(r, b);
+            }
+            peer_unref(b);
+            if (runs) {
+                break;
+            }
+        }
+    }
+    if (p->closed) {
+        peer_wait_drop(p);
+        return;
+    }
+    if (p->n_waiting && p->in_flight < in_flight_bound(cfg, p)) {
+        list_ready(r, p);
+    }
 }

@@ -2,9 +2,11 @@
  * (see server.h). The WebSocket and HTTP halves live in ws.c and http.c. */
 #include "gateway/server.h"
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -36,6 +38,222 @@ static void lws_log(int level, const char *line)
 }
 
 static struct lws_protocols protocols[3];
+
+/* ---- The mask bit of client frames (RFC 6455 5.1) ----
+ *
+ * A server must close the connection on a client frame that is not masked. lws 4.1 parses the
+ * mask bit (wsi->ws->this_frame_masked, in its private struct) but neither enforces it on the
+ * server side nor tells the protocol callback: lws-ws-state.h exposes only the FIN, first
+ * fragment, reserved bits, binary flag and remaining payload, and no LWS_SERVER_OPTION_ asks
+ * for it. Nor can the bytes be peeked at before lws reads them: lws owns the socket's uv_poll
+ * (libuv allows one per descriptor) and reads as soon as it is readable.
+ *
+ * So the process watches the bytes as lws reads them: classmentd defines accept(), recv() and
+ * SSL_read(), which the dynamic linker binds lws's calls to (the executable comes first in
+ * symbol lookup), and each calls the C library's or OpenSSL's own. A descriptor lws accepts is
+ * followed from its first byte: HTTP request heads up to their blank line, then, from the
+ * first byte that cannot start a request line, WebSocket frame headers, whose payloads are
+ * skipped by their length. A frame header without the mask bit marks the descriptor, and
+ * ws.c closes that connection with 1002 (server_wire_unmasked). The cost is a table lookup
+ * per read, and per frame a few byte steps: no allocation, no system call. Descriptors lws did
+ * not accept (PostgreSQL's, say) are not followed. Over TLS, SSL_read's plaintext is followed
+ * (OpenSSL reads the ciphertext with read(), which is left alone). An HTTP/2 connection
+ * (a request head starting "PR", the preface) is not followed. */
+
+enum wire_state {
+    WIRE_OFF,       /* not followed */
+    WIRE_HEAD,      /* in an HTTP request head */
+    WIRE_NEXT,      /* a head ended: another head or the first frame follows */
+    WIRE_FRAME0,    /* first byte of a frame header */
+    WIRE_FRAME1,    /* mask bit and 7-bit length */
+    WIRE_EXTLEN,    /* extended length bytes */
+    WIRE_MASK,      /* masking key bytes */
+    WIRE_PAYLOAD,   /* payload bytes, skipped */
+};
+
+struct wire_fd {
+    uint8_t state;
+    uint8_t left_small;  /* EXTLEN, MASK: bytes still to come; HEAD: terminator bytes seen */
+    bool masked;
+    bool unmasked;       /* a client frame without the mask bit was seen */
+    uint32_t head_len;   /* bytes of the current head so far */
+    uint8_t head0;       /* first byte of the current head */
+    uint64_t left;       /* PAYLOAD: bytes to skip; EXTLEN: the length so far */
+};
+
+#define WIRE_HEAD_MAX 65536 /* lws refuses longer heads: stop following such a descriptor */
+
+static struct wire_fd *wire;
+static size_t wire_cap;
+
+static int (*real_accept)(int, __SOCKADDR_ARG, socklen_t *__restrict);
+static ssize_t (*real_recv)(int, void *, size_t, int);
+static int (*real_ssl_read)(SSL *, void *, int);
+static int (*ssl_get_fd)(const SSL *); /* looked up too: classmentd does not link OpenSSL */
+
+static void wire_feed(struct wire_fd *w, const unsigned char *p, size_t n)
+{
+    static const char end[4] = { '\r', '\n', '\r', '\n' };
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        switch (w->state) {
+        case WIRE_OFF:
+            return;
+        case WIRE_HEAD:
+            if (w->head_len == 0) {
+                w->head0 = c;
+            } else if (w->head_len == 1 && w->head0 == 'P' && c == 'R') {
+                w->state = WIRE_OFF; /* "PRI * HTTP/2.0": HTTP/2, not followed */
+                return;
+            }
+            if (++w->head_len > WIRE_HEAD_MAX) {
+                w->state = WIRE_OFF;
+                return;
+            }
+            w->left_small = c == (unsigned char)end[w->left_small] ? w->left_small + 1
+                            : c == '\r'                           ? 1
+                                                                  : 0;
+            if (w->left_small == 4) {
+                w->state = WIRE_NEXT;
+            }
+            i++;
+            break;
+        case WIRE_NEXT:
+            /* A request line starts with a method in capitals; a frame's first byte with
+             * FIN and an opcode (a capital would mean reserved bits, which lws refuses). */
+            if (c >= 'A' && c <= 'Z') {
+                w->state = WIRE_HEAD;
+                w->head_len = 0;
+                w->left_small = 0;
+            } else {
+                w->state = WIRE_FRAME0;
+            }
+            break;
+        case WIRE_FRAME0:
+            w->state = WIRE_FRAME1;
+            i++;
+            break;
+        case WIRE_FRAME1:
+            w->masked = c & 0x80;
+            if (!w->masked) {
+                w->unmasked = true;
+                w->state = WIRE_OFF; /* the connection is being closed */
+                return;
+            }
+            c &= 0x7f;
+            w->left = c < 126 ? c : 0;
+            w->left_small = c == 126 ? 2 : c == 127 ? 8 : 0;
+            w->state = w->left_small ? WIRE_EXTLEN : WIRE_MASK;
+            if (w->state == WIRE_MASK) {
+                w->left_small = 4;
+            }
+            i++;
+            break;
+        case WIRE_EXTLEN:
+            w->left = w->left << 8 | c;
+            if (--w->left_small == 0) {
+                w->state = WIRE_MASK;
+                w->left_small = 4;
+            }
+            i++;
+            break;
+        case WIRE_MASK: {
+            size_t k = n - i < w->left_small ? n - i : w->left_small;
+            i += k;
+            w->left_small = (uint8_t)(w->left_small - k);
+            if (w->left_small == 0) {
+                w->state = w->left ? WIRE_PAYLOAD : WIRE_FRAME0;
+            }
+            break;
+        }
+        case WIRE_PAYLOAD: {
+            uint64_t k = (uint64_t)(n - i) < w->left ? (uint64_t)(n - i) : w->left;
+            i += (size_t)k;
+            w->left -= k;
+            if (w->left == 0) {
+                w->state = WIRE_FRAME0;
+            }
+            break;
+        }
+        default:
+            return;
+        }
+    }
+}
+
+static void wire_resolve(void)
+{
+    if (!real_recv) {
+        real_accept = (int (*)(int, __SOCKADDR_ARG, socklen_t *__restrict))dlsym(RTLD_NEXT,
+                                                                          "accept");
+        real_ssl_read = (int (*)(SSL *, void *, int))dlsym(RTLD_NEXT, "SSL_read");
+        ssl_get_fd = (int (*)(const SSL *))dlsym(RTLD_NEXT, "SSL_get_fd");
+        real_recv = (ssize_t (*)(int, void *, size_t, int))dlsym(RTLD_NEXT, "recv");
+    }
+}
+
+int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict addr_len)
+{
+    wire_resolve();
+    int c = real_accept(fd, addr, addr_len);
+    if (c >= 0) {
+        if ((size_t)c >= wire_cap) {
+            size_t cap = wire_cap ? wire_cap : 1024;
+            while (cap <= (size_t)c) {
+                cap *= 2;
+            }
+            struct wire_fd *w = realloc(wire, cap * sizeof *w);
+            if (!w) {
+                return c; /* not followed: no worse than without */
+            }
+            memset(w + wire_cap, 0, (cap - wire_cap) * sizeof *w);
+            wire = w;
+            wire_cap = cap;
+        }
+        wire[c] = (struct wire_fd){ .state = WIRE_HEAD };
+    }
+    return c;
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    wire_resolve();
+    ssize_t n = real_recv(fd, buf, len, flags);
+    if (fd >= 0 && (size_t)fd < wire_cap && wire[fd].state != WIRE_OFF && !(flags & MSG_PEEK)) {
+        if (n > 0) {
+            wire_feed(&wire[fd], buf, (size_t)n);
+        } else if (n == 0) {
+            wire[fd].state = WIRE_OFF; /* the client is gone: its descriptor will be reused */
+        }
+    }
+    return n;
+}
+
+int SSL_read(SSL *ssl, void *buf, int num)
+{
+    wire_resolve();
+    int n = real_ssl_read(ssl, buf, num);
+    if (n > 0 && ssl_get_fd) {
+        int fd = ssl_get_fd(ssl);
+        if (fd >= 0 && (size_t)fd < wire_cap && wire[fd].state != WIRE_OFF) {
+            wire_feed(&wire[fd], buf, (size_t)n);
+        }
+    }
+    return n;
+}
+
+bool server_wire_unmasked(int fd)
+{
+    return fd >= 0 && (size_t)fd < wire_cap && wire[fd].unmasked;
+}
+
+void server_wire_forget(int fd)
+{
+    if (fd >= 0 && (size_t)fd < wire_cap) {
+        wire[fd] = (struct wire_fd){ .state = WIRE_OFF };
+    }
+}
 
 static void flush_after_io(uv_check_t *h)
 {
@@ -211,4 +429,7 @@ void server_free(struct server *s)
     }
     free(s->session_check_ids); /* a check round cut short by the stop */
     free(s);
+    free(wire); /* nothing is accepted any more */
+    wire = NULL;
+    wire_cap = 0;
 }

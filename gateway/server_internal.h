@@ -10,6 +10,7 @@
 #include "core/op.h"
 #include "core/peer.h"
 #include "gateway/router.h"
+#include "gateway/ws_reassembly.h"
 #include "people/people.h"
 
 struct ws_session;
@@ -39,6 +40,7 @@ struct server {
     uint64_t drain_deadline_ms;
     uv_timer_t heartbeat_timer;  /* see heartbeat.c */
     struct ws_session *heartbeat_cursor; /* next session the sweep visits */
+    struct ws_session *closing_head;     /* sessions being closed, each with a deadline */
     bool heartbeat_started;
     /* frames of one batched write, after LWS_PRE bytes of headroom (see ws.c) */
     unsigned char write_batch[LWS_PRE + WS_WRITE_BATCH_BYTES];
@@ -57,12 +59,7 @@ struct ws_session {
     struct lws *wsi;
     struct peer *peer;
     struct ws_session *prev, *next;
-    /* reassembly of the current message */
-    unsigned char *rx;
-    size_t rx_len;
-    size_t rx_discarded; /* bytes of a too-large message thrown away */
-    bool rx_text;
-    bool rx_too_large;
+    struct ws_rx rx; /* reassembly of the current message (ws_reassembly.h) */
     /* malformed-frame budget: count within the current window */
     uint64_t garbage_window_ms;
     int garbage_count;
@@ -76,6 +73,15 @@ struct ws_session {
     /* set when the connection should close once the writable callback comes */
     int close_code;
     const char *close_reason;
+    /* A closing connection ends by close_deadline_ms whatever it does (heartbeat.c): the
+     * close frame is written and the client's answer awaited (its input read and dropped)
+     * until then, and a socket still open at the deadline is dropped without more ado. */
+    uint64_t close_deadline_ms;
+    int fd;               /* the socket, for server_wire_unmasked */
+    struct ws_session *closing_prev, *closing_next; /* in the server's closing list */
+    bool in_closing_list;
+    bool close_sent;      /* our close frame is written: waiting for the client's */
+    bool close_killed;    /* the deadline passed: being dropped */
 };
 
 /* lws protocol callbacks. */
@@ -89,6 +95,12 @@ void ws_flush(struct server *srv);
 
 /* Closes every WebSocket with 1001 (used by server_shutdown). */
 void ws_close_all(struct server *srv);
+
+/* True once a client frame without the mask bit arrived on socket fd (see server.c: lws 4.1
+ * accepts such frames and does not say so); the connection must then be closed with 1002. */
+bool server_wire_unmasked(int fd);
+/* The socket fd is closing: stop following it. */
+void server_wire_forget(int fd);
 
 /* Bytes of lws per-session data each protocol needs. */
 size_t ws_session_size(void);

@@ -19,6 +19,8 @@ _Static_assert(LWS_PRE <= MSGBUF_HEADROOM, "msgbuf headroom must fit the lws fra
 /* Bytes of one refused (too large) message we are willing to read and throw away before we
  * close the connection instead. */
 #define DISCARD_MAX ((size_t)16 << 20)
+/* RFC 6455 7.4.1: the endpoint is terminating the connection because of a protocol error. */
+#define WS_CLOSE_PROTOCOL_ERROR 1002
 
 size_t ws_session_size(void)
 {
@@ -75,6 +77,9 @@ static void transport_close(void *ctx, int code, const char *reason)
     if (code == PEER_CLOSE_POLICY && reason && strcmp(reason, "too slow") == 0) {
         s->srv->env->metrics->slow_closes++;
     }
+    /* Gone within a bounded time, whether or not the close frame can be written and whatever
+     * the client keeps sending (its input no longer keeps it alive: see ws_callback). */
+    heartbeat_closing(s->srv, s);
     lws_callback_on_writable(s->wsi);
 }
 
@@ -181,6 +186,16 @@ static void refuse_frame(struct ws_session *s, enum op_err code, const char *mes
     count_garbage(s);
 }
 
+/* RFC 6455 5.1: a client frame without the mask bit (see server.c) closes the connection
+ * with 1002; it and whatever follows are dropped unread. */
+static void refuse_unmasked(struct ws_session *s)
+{
+    s->srv->env->metrics->malformed_frames++;
+    log_event(LOG_WARN, "ws", "closing connection sending unmasked frames", "conn=%llu",
+              (unsigned long long)s->peer->id);
+    peer_close(s->peer, WS_CLOSE_PROTOCOL_ERROR, "client frames must be masked");
+}
+
 static void dispatch(struct ws_session *s, const unsigned char *data, size_t len)
 {
     struct server *srv = s->srv;
@@ -191,64 +206,35 @@ static void dispatch(struct ws_session *s, const unsigned char *data, size_t len
     }
 }
 
-static void reset_rx(struct ws_session *s)
-{
-    free(s->rx);
-    s->rx = NULL;
-    s->rx_len = 0;
-    s->rx_discarded = 0;
-    s->rx_text = false;
-    s->rx_too_large = false;
-}
-
-/* One piece of a message arrived. Messages come in pieces (lws reads 4 KiB at a time and
- * clients may fragment); a message that arrives whole is dispatched from lws's buffer without
- * a copy, the rest are reassembled up to the size limit. */
+/* One piece of a message arrived: reassembled by ws_rx_feed (gateway/ws_reassembly.c, the
+ * rules and why), which says what to do. */
 static void on_receive(struct ws_session *s, const unsigned char *in, size_t len)
 {
     struct lws *wsi = s->wsi;
-    if (s->peer->closed) {
-        return;
-    }
-    if (lws_is_first_fragment(wsi)) {
-        reset_rx(s);
-        s->rx_text = !lws_frame_is_binary(wsi);
-    }
-    bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-    size_t max = s->srv->cfg->max_message_bytes;
-    if (!s->rx_text && !s->rx_too_large &&
-        s->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
-        s->rx_too_large = true;
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_len = 0;
+    bool first = lws_is_first_fragment(wsi);
+    struct ws_rx_piece piece = {
+        .data = in, .len = len, .first = first, .binary = first && lws_frame_is_binary(wsi),
+        .final = lws_is_final_fragment(wsi), .remaining = lws_remaining_packet_payload(wsi),
+    };
+    struct ws_rx_result r = ws_rx_feed(&s->rx, &piece, s->srv->cfg->max_message_bytes,
+                                       DISCARD_MAX);
+    if (r.too_large) {
         refuse_frame(s, OP_E_TOO_LARGE, "message too large");
     }
-    if (s->rx_text || s->rx_too_large) {
-        s->rx_discarded += len;
-        if (s->rx_discarded > DISCARD_MAX) {
-            peer_close(s->peer, PEER_CLOSE_TOO_BIG, "message too large");
-            return;
-        }
-        if (last) {
-            if (s->rx_text) {
-                refuse_frame(s, OP_E_BAD_REQUEST,
-                             "text frames are not accepted: send msgpack in binary frames");
-            }
-            reset_rx(s);
-        }
-        return;
-    }
-    if (last && s->rx_len == 0) {
-        dispatch(s, in, len);
-        return;
-    }
-    s->rx = xrealloc(s->rx, s->rx_len + len);
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
-    if (last) {
-        dispatch(s, s->rx, s->rx_len);
-        reset_rx(s);
+    switch (r.action) {
+    case WS_RX_MORE:
+        break;
+    case WS_RX_MESSAGE:
+        dispatch(s, r.msg, r.msg_len);
+        ws_rx_reset(&s->rx);
+        break;
+    case WS_RX_TEXT:
+        refuse_frame(s, OP_E_BAD_REQUEST,
+                     "text frames are not accepted: send msgpack in binary frames");
+        break;
+    case WS_RX_CLOSE:
+        peer_close(s->peer, PEER_CLOSE_TOO_BIG, "message too large");
+        break;
     }
 }
 
@@ -259,7 +245,7 @@ static void on_receive(struct ws_session *s, const unsigned char *in, size_t len
 /* Sends a close frame with code and reason. lws_close_reason() only takes effect when a
  * RECEIVE callback returns -1: a writable callback that returns -1 marks the socket unusable
  * and drops it without a close frame (seen on 4.1.6), so the frame is written here. */
-static void write_close_frame(struct lws *wsi, int code, const char *reason)
+static int write_close_frame(struct lws *wsi, int code, const char *reason)
 {
     unsigned char frame[LWS_PRE + 2 + 123];
     size_t len = strlen(reason);
@@ -269,7 +255,7 @@ static void write_close_frame(struct lws *wsi, int code, const char *reason)
     frame[LWS_PRE] = (unsigned char)(code >> 8);
     frame[LWS_PRE + 1] = (unsigned char)code;
     memcpy(frame + LWS_PRE + 2, reason, len);
-    lws_write(wsi, frame + LWS_PRE, 2 + len, WRITE_CLOSE_FRAME);
+    return lws_write(wsi, frame + LWS_PRE, 2 + len, WRITE_CLOSE_FRAME);
 }
 
 /* Writes a server-to-client frame header (FIN set, not masked) for a payload of len bytes;
@@ -382,10 +368,18 @@ void ws_flush(struct server *srv)
  * out a pending close. */
 static int on_writable(struct ws_session *s)
 {
+    if (s->close_sent) {
+        return 0;
+    }
     if (!peer_peek(s->peer) && !s->ping_due) {
         if (s->close_code) {
-            write_close_frame(s->wsi, s->close_code, s->close_reason);
-            return -1;
+            /* The socket stays open until the client answers with its close (see
+             * LWS_CALLBACK_WS_PEER_INITIATED_CLOSE) or the close deadline (heartbeat.c), and
+             * what it sends meanwhile is read and dropped: closing with unread input would
+             * make the kernel send a reset, which can cut a client off before it reads the
+             * close frame (a client still streaming a refused message, say). */
+            s->close_sent = true;
+            return write_close_frame(s->wsi, s->close_code, s->close_reason) < 0 ? -1 : 0;
         }
         return 0;
     }
@@ -418,6 +412,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         memset(s, 0, sizeof *s);
         s->srv = srv;
         s->wsi = wsi;
+        s->fd = lws_get_socket_fd(wsi);
         s->peer = peer_new(++srv->next_conn_id, &transport, s, srv->cfg->send_queue_max);
         heartbeat_seen(s);
         lws_get_peer_simple(wsi, s->peer->addr, sizeof s->peer->addr);
@@ -429,12 +424,31 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         send_hello(s);
         return 0;
     case LWS_CALLBACK_RECEIVE:
+        /* A closing connection's frames are dropped unread, and do not keep it alive. */
+        if (s->peer->closed) {
+            return 0;
+        }
+        if (server_wire_unmasked(s->fd)) {
+            refuse_unmasked(s);
+            return 0;
+        }
         heartbeat_seen(s);
         on_receive(s, in, len);
         return 0;
     case LWS_CALLBACK_RECEIVE_PONG:
+        if (s->peer->closed) {
+            return 0;
+        }
+        if (server_wire_unmasked(s->fd)) {
+            refuse_unmasked(s);
+            return 0;
+        }
         heartbeat_seen(s);
         return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* The client's answer to our close frame ends the connection (without an echo: our
+         * frame was the close); a close the client starts is echoed by lws. */
+        return s->close_sent ? -1 : 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writable(s);
     case LWS_CALLBACK_CLOSED:
@@ -444,8 +458,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         log_event(LOG_DEBUG, "ws", "connection closed", "conn=%llu",
                   (unsigned long long)s->peer->id);
         list_remove(srv, s);
+        server_wire_forget(s->fd);
         srv->env->metrics->connections--;
-        reset_rx(s);
+        ws_rx_reset(&s->rx);
         if (s->peer->caller.user_id) {
             presence_remove(srv->people->presence, s->peer->caller.user_id, s->peer);
         }

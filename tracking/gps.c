@@ -53,12 +53,14 @@ enum gps_result gps_check(const struct gps_frame *f, const struct gps_fix *prev,
         if (now_ms >= prev->rx_ms && now_ms - prev->rx_ms < (uint64_t)cfg->gps_min_interval_ms) {
             return GPS_E_TOO_SOON;
         }
+        /* Written so that NaN (from a previous fix that was never a number) refuses, as
+         * every comparison with it is false (found by tests/fuzz/fuzz_gps.c). */
         double dt_s = (f->ts_ms - prev->ts_ms) / 1000.0;
-        if (dt_s <= 0) {
+        if (!(dt_s > 0)) {
             return GPS_E_OUT_OF_ORDER;
         }
         speed = geo_distance_m(prev->lat, prev->lon, f->lat, f->lon) / dt_s;
-        if (speed > cfg->gps_max_speed_mps) {
+        if (!(speed <= cfg->gps_max_speed_mps)) {
             return GPS_E_TOO_FAST;
         }
     }

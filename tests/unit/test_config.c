@@ -105,6 +105,13 @@ static void test_load_applies_defaults_when_only_the_key_file_is_set(void **stat
     assert_int_equal(c.heartbeat_s, 30);
     assert_int_equal(c.max_message_bytes, 65536);
     assert_int_equal(c.send_queue_max, 256);
+    assert_int_equal(c.conn_in_flight, 32);
+    assert_int_equal(c.conn_in_flight_anon, 4);
+    assert_int_equal(c.conn_waiting, 256);
+    assert_int_equal(c.conn_rate, 1000);
+    assert_int_equal(c.addr_public_rate, 50);
+    assert_int_equal(c.addr_public_burst, 200);
+    assert_int_equal(c.addr_in_flight_anon, 256);
     config_deinit(&c);
     assert_true(is_zeroed(&c));
 }
@@ -632,6 +639,20 @@ static void test_tracking_and_retention_ranges(void **state)
           "1", "0", "3650", "3651", 1, 3650 },
         { "CLASSMENT_POSITION_RETENTION_DAYS", offsetof(struct config, position_retention_days),
           "1", "0", "3650", "3651", 1, 3650 },
+        { "CLASSMENT_CONN_IN_FLIGHT", offsetof(struct config, conn_in_flight), "1", "0",
+          "100000", "100001", 1, 100000 },
+        { "CLASSMENT_CONN_IN_FLIGHT_ANON", offsetof(struct config, conn_in_flight_anon), "1",
+          "0", "100000", "100001", 1, 100000 },
+        { "CLASSMENT_CONN_WAITING", offsetof(struct config, conn_waiting), "0", "-1", "65536",
+          "65537", 0, 65536 },
+        { "CLASSMENT_CONN_RATE", offsetof(struct config, conn_rate), "1", "0", "1000000",
+          "1000001", 1, 1000000 },
+        { "CLASSMENT_ADDR_PUBLIC_RATE", offsetof(struct config, addr_public_rate), "1", "0",
+          "1000000", "1000001", 1, 1000000 },
+        { "CLASSMENT_ADDR_PUBLIC_BURST", offsetof(struct config, addr_public_burst), "1", "0",
+          "1000000", "1000001", 1, 1000000 },
+        { "CLASSMENT_ADDR_IN_FLIGHT_ANON", offsetof(struct config, addr_in_flight_anon), "1",
+          "0", "100000", "100001", 1, 100000 },
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         check_int(ranges[i].var, ranges[i].min, ranges[i].offset, ranges[i].min_v);
@@ -680,6 +701,10 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
         "(default: (unset))\n",
         "  CLASSMENT_MAP_ATTRIBUTION\n      attribution shown under the map, as the tile "
         "provider requires (default: (unset))\n",
+        "  CLASSMENT_CONN_IN_FLIGHT_ANON\n      the same for a connection not logged in "
+        "(1-100000) (default: 4)\n",
+        "  CLASSMENT_CONN_WAITING\n      requests of one connection that may wait their turn; "
+        "more are refused rate_limited (0-65536) (default: 256)\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         if (!strstr(text, lines[i])) {
@@ -690,7 +715,7 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
     for (const char *p = text; (p = strstr(p, "\n  CLASSMENT_")); p++) {
         vars++;
     }
-    assert_int_equal(vars, 34);
+    assert_int_equal(vars, 41);
     free(text);
 }
 

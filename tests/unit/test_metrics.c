@@ -293,11 +293,13 @@ static void test_render_counters_with_help_and_type(void **state)
         .bytes_in = 4096, .bytes_out = 8192, .error_events = 4, .error_events_dropped = 2,
         .malformed_frames = 5, .slow_closes = 1, .refused_connections = 6,
         .heartbeat_drops = 7, .batched_writes = 8, .sealed_open_failures = 9,
+        .fair_waited = 10, .fair_refused_waiting = 11, .fair_refused_rate = 12,
+        .fair_refused_address = 13,
     };
     struct strbuf out;
     strbuf_init(&out);
     metrics_render(&m, NULL, 0, &out);
-    assert_true(check_exposition(out.data) == 14);
+    assert_true(check_exposition(out.data) == 18);
     assert_has_line(out.data, "# TYPE classment_connections gauge");
     assert_has_line(out.data, "classment_connections 3");
     assert_has_line(out.data, "# TYPE classment_connections_total counter");
@@ -314,6 +316,10 @@ static void test_render_counters_with_help_and_type(void **state)
     assert_has_line(out.data, "classment_heartbeat_drops_total 7");
     assert_has_line(out.data, "classment_sealed_open_failures_total 9");
     assert_has_line(out.data, "classment_batched_writes_total 8");
+    assert_has_line(out.data, "classment_requests_waited_total 10");
+    assert_has_line(out.data, "classment_rate_limited_total{reason=\"waiting\"} 11");
+    assert_has_line(out.data, "classment_rate_limited_total{reason=\"conn_rate\"} 12");
+    assert_has_line(out.data, "classment_rate_limited_total{reason=\"address\"} 13");
     assert_has_line(out.data, "# TYPE classment_replies_total counter");
     assert_has_line(out.data, "# TYPE classment_op_duration_seconds histogram");
     strbuf_deinit(&out);

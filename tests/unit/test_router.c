@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "gateway/router.h"
 
@@ -953,9 +954,275 @@ static void test_new_refuses_a_malformed_schema(void **state)
     }
 }
 
+/* --- Fair shares: in flight, waiting their turn, the connection's rate, the address --- */
+
+static struct op_ctx *held[16];
+static int n_held;
+
+/* Answers later, and lets the test choose when. */
+static int h_hold(struct op_ctx *op)
+{
+    record(op);
+    assert_true(n_held < 16);
+    held[n_held++] = op;
+    return 0;
+}
+
+static const struct op_def fair_table[] = {
+    { .name = "auth.hold", .fn = h_hold, .flags = OP_PUBLIC },
+    { .name = "sys.hold", .fn = h_hold, .flags = OP_PUBLIC },
+    { .name = "sys.ping", .fn = h_reply, .flags = OP_PUBLIC },
+    { .name = "trip.end", .fn = h_reply, .roles = ROLE_DRIVER },
+    { .name = "trip.hold", .fn = h_hold, .roles = ROLE_DRIVER },
+    { .name = NULL },
+};
+
+struct fair {
+    struct world w;
+    struct config cfg;
+    uv_loop_t loop;
+};
+
+static int fair_setup(void **state)
+{
+    struct fair *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->w.r = router_new(&(struct op_table){ fair_table, NULL }, 1);
+    assert_non_null(f->w.r);
+    f->w.peer = peer_new(1, &fake_transport, &f->w.tx, 64);
+    strcpy(f->w.peer->addr, "192.0.2.1");
+    f->cfg = (struct config){ .conn_in_flight = 4, .conn_in_flight_anon = 2, .conn_waiting = 3,
+                              .conn_rate = 1000, .addr_public_rate = 1,
+                              .addr_public_burst = 1000, .addr_in_flight_anon = 100,
+                              .max_message_bytes = 65536 };
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    f->w.env = (struct op_env){ .metrics = &f->w.metrics, .cfg = &f->cfg, .loop = &f->loop };
+    memset(&calls, 0, sizeof calls);
+    n_held = 0;
+    deferred = NULL;
+    *state = f;
+    return 0;
+}
+
+static int fair_teardown(void **state)
+{
+    struct fair *f = *state;
+    assert_int_equal(n_held, 0);
+    drain(&f->w);
+    assert_int_equal(f->w.peer->in_flight, 0);
+    assert_int_equal(f->w.peer->refs, 1);
+    peer_unref(f->w.peer);
+    router_free(f->w.r);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+/* Answers the oldest held request, then lets the loop run the requests whose turn came. */
+static void answer_held(struct fair *f)
+{
+    assert_true(n_held > 0);
+    struct op_ctx *op = held[0];
+    memmove(held, held + 1, sizeof held[0] * (size_t)--n_held);
+    op_reply_empty(op);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static void expect_rate_limited(struct world *w, uint64_t id)
+{
+    msgpack_unpacked u;
+    pop_one(w, &u);
+    assert_true(op_map_get(&u.data, "id")->via.u64 == id);
+    const msgpack_object *e = op_map_get(&u.data, "error");
+    assert_non_null(e);
+    assert_obj_str(op_map_get(e, "code"), "rate_limited");
+    const msgpack_object *retry = op_map_get(e, "retry_after_s");
+    assert_non_null(retry);
+    assert_true(retry->type == MSGPACK_OBJECT_POSITIVE_INTEGER && retry->via.u64 >= 1);
+    msgpack_unpacked_destroy(&u);
+}
+
+/* Pops two success replies, to a then b, in that order. */
+static void expect_reply_ids(struct world *w, uint64_t a, uint64_t b)
+{
+    uint64_t want[2] = { a, b };
+    for (int i = 0; i < 2; i++) {
+        struct msgbuf *m = peer_pop(w->peer);
+        assert_non_null(m);
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        assert_int_equal(msgpack_unpack_next(&u, (const char *)msgbuf_data(m), m->len, &off),
+                         MSGPACK_UNPACK_SUCCESS);
+        assert_true(op_map_get(&u.data, "id")->via.u64 == want[i]);
+        assert_true(op_map_get(&u.data, "ok")->via.boolean);
+        msgpack_unpacked_destroy(&u);
+        msgbuf_unref(m);
+    }
+    assert_null(peer_peek(w->peer));
+}
+
+static void test_fair_requests_past_the_bound_wait_their_turn_in_order(void **state)
+{
+    struct fair *f = *state;
+    struct world *w = &f->w;
+    /* Not logged in: 2 in flight, 3 may wait. */
+    call(w, 1, "sys.hold");
+    call(w, 2, "sys.hold");
+    assert_int_equal(calls.n, 2);
+    call(w, 3, "sys.hold");
+    call(w, 4, "sys.ping");
+    call(w, 5, "sys.hold");
+    assert_int_equal(calls.n, 2); /* they wait */
+    assert_null(peer_peek(w->peer));
+    assert_int_equal(w->metrics.fair_waited, 3);
+    call(w, 6, "sys.ping"); /* the line is full */
+    expect_rate_limited(w, 6);
+    assert_int_equal(w->metrics.fair_refused_waiting, 1);
+    /* 1 ends: 3 starts, and the ping behind it waits (2 in flight again). */
+    answer_held(f);
+    assert_int_equal(calls.n, 3);
+    assert_int_equal(calls.id, 3);
+    expect_success(w, 1);
+    /* 2 ends: the ping runs (answered at once), then 5 starts. */
+    answer_held(f);
+    assert_int_equal(calls.n, 5);
+    assert_int_equal(calls.id, 5);
+    expect_reply_ids(w, 2, 4);
+    answer_held(f);
+    answer_held(f);
+    assert_int_equal(n_held, 0);
+    assert_int_equal(w->peer->n_waiting, 0);
+    /* Logged in, the bound is 4. */
+    log_in(w, ROLE_DRIVER);
+    for (unsigned i = 10; i < 15; i++) {
+        call(w, i, "trip.hold");
+    }
+    assert_int_equal(n_held, 4);
+    assert_int_equal(w->peer->n_waiting, 1);
+    while (n_held) {
+        answer_held(f);
+    }
+    assert_int_equal(w->peer->n_waiting, 0);
+}
+
+static void test_fair_waiting_requests_of_a_closed_connection_are_dropped(void **state)
+{
+    struct fair *f = *state;
+    struct world *w = &f->w;
+    call(w, 1, "sys.hold");
+    call(w, 2, "sys.hold");
+    call(w, 3, "sys.hold");
+    assert_int_equal(w->peer->n_waiting, 1);
+    peer_close(w->peer, 1000, "bye");
+    assert_int_equal(w->peer->n_waiting, 0);
+    answer_held(f);
+    answer_held(f);
+    assert_int_equal(calls.n, 2);
+}
+
+static void test_fair_connection_rate_refuses_with_retry_after(void **state)
+{
+    struct fair *f = *state;
+    struct world *w = &f->w;
+    f->cfg.conn_rate = 3;
+    for (unsigned i = 1; i <= 3; i++) {
+        call(w, i, "sys.ping");
+        expect_success(w, i);
+    }
+    call(w, 4, "sys.ping");
+    expect_rate_limited(w, 4);
+    call_no_id(w, "sys.ping"); /* before login every request counts */
+    expect_error_event(w, "sys.ping", "rate_limited");
+    assert_int_equal(w->metrics.fair_refused_rate, 2);
+    /* A logged-in connection's requests without an id (a bus's positions) are not counted. */
+    log_in(w, ROLE_DRIVER);
+    for (int i = 0; i < 100; i++) {
+        call_no_id(w, "trip.end");
+    }
+    assert_null(peer_peek(w->peer));
+    assert_int_equal(calls.n, 3 + 100);
+    assert_int_equal(w->metrics.fair_refused_rate, 2);
+}
+
+static void test_fair_address_budget_for_public_database_ops(void **state)
+{
+    struct fair *f = *state;
+    struct world *w = &f->w;
+    f->cfg.addr_public_burst = 2;
+    f->cfg.conn_in_flight_anon = 10;
+    /* The first answers later: the router learns that sys.hold is one to budget. */
+    call(w, 1, "sys.hold");
+    call(w, 2, "sys.hold");
+    call(w, 3, "sys.hold");
+    call(w, 4, "sys.hold");
+    expect_rate_limited(w, 4);
+    assert_int_equal(w->metrics.fair_refused_address, 1);
+    call(w, 5, "sys.ping"); /* answered from memory: not budgeted */
+    expect_success(w, 5);
+    /* Another address has its own budget. */
+    strcpy(w->peer->addr, "192.0.2.2");
+    call(w, 6, "sys.hold");
+    assert_int_equal(n_held, 4);
+    /* The login ops keep their own limits (a resume from behind a carrier NAT): not budgeted. */
+    for (unsigned i = 7; i < 11; i++) {
+        call(w, i, "auth.hold");
+    }
+    assert_int_equal(n_held, 8);
+    assert_null(peer_peek(w->peer));
+    while (n_held) {
+        answer_held(f);
+    }
+    drain(w);
+    assert_int_equal(w->metrics.fair_refused_address, 1);
+}
+
+static void test_fair_connections_of_one_address_share_its_room_in_flight(void **state)
+{
+    struct fair *f = *state;
+    struct world *w = &f->w;
+    f->cfg.addr_in_flight_anon = 3;
+    struct fake_tx tx2 = { 0 }, tx3 = { 0 };
+    struct peer *same = peer_new(2, &fake_transport, &tx2, 64);
+    struct peer *other = peer_new(3, &fake_transport, &tx3, 64);
+    strcpy(same->addr, w->peer->addr);
+    strcpy(other->addr, "198.51.100.7");
+    struct peer *first = w->peer;
+    call(w, 1, "sys.hold");
+    call(w, 2, "sys.hold");
+    w->peer = same;
+    call(w, 3, "sys.hold"); /* the address has 3 in flight: full */
+    call(w, 4, "sys.hold");
+    assert_int_equal(calls.n, 3);
+    assert_int_equal(same->n_waiting, 1);
+    w->peer = other;
+    call(w, 5, "sys.hold"); /* another address is not held back */
+    assert_int_equal(calls.n, 4);
+    /* 1 ends: the room goes to the connection waiting for it. */
+    answer_held(f);
+    assert_int_equal(calls.n, 5);
+    assert_int_equal(calls.id, 4);
+    assert_int_equal(same->n_waiting, 0);
+    while (n_held) {
+        answer_held(f);
+    }
+    assert_int_equal(first->in_flight + same->in_flight + other->in_flight, 0);
+    assert_null(first->share);
+    assert_null(same->share);
+    w->peer = same;
+    drain(w);
+    w->peer = other;
+    drain(w);
+    w->peer = first;
+    peer_unref(same);
+    peer_unref(other);
+}
+
 int main(void)
 {
 #define WORLD(t) cmocka_unit_test_setup_teardown(t, world_setup, world_teardown)
+#define FAIR(t) cmocka_unit_test_setup_teardown(t, fair_setup, fair_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_sorts_ops_by_name_across_tables),
         cmocka_unit_test(test_find_finds_every_op),
@@ -994,10 +1261,16 @@ int main(void)
         WORLD(test_dispatch_checks_arguments_against_the_schema_first),
         WORLD(test_dispatch_gives_the_handler_its_tables_context),
         cmocka_unit_test(test_new_refuses_a_malformed_schema),
+        FAIR(test_fair_requests_past_the_bound_wait_their_turn_in_order),
+        FAIR(test_fair_waiting_requests_of_a_closed_connection_are_dropped),
+        FAIR(test_fair_connection_rate_refuses_with_retry_after),
+        FAIR(test_fair_address_budget_for_public_database_ops),
+        FAIR(test_fair_connections_of_one_address_share_its_room_in_flight),
         /* last: router_new with no ops trips UBSan (qsort of NULL), see the report */
         cmocka_unit_test(test_new_accepts_no_tables_and_empty_tables),
     };
 #undef WORLD
+#undef FAIR
     /* the bad-table tests log one error line each; the handler-failed lines are expected */
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
