@@ -99,26 +99,6 @@ struct mark_state {
     const char *notes;    /* text[] literal, NULL elements for none */
 };
 
-/* Appends s (len bytes) to an array literal as a quoted element. */
-static void array_quoted(struct strbuf *sb, const char *s, size_t len)
-{
-    strbuf_append(sb, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\') {
-            strbuf_append(sb, "\\", 1);
-        }
-        strbuf_append(sb, &s[i], 1);
-    }
-    strbuf_append(sb, "\"", 1);
-}
-
-static const char *arena_release(struct op_ctx *op, struct strbuf *sb)
-{
-    const char *s = arena_strdup(&op->arena, sb->data ? sb->data : "");
-    strbuf_deinit(sb);
-    return s;
-}
-
 /* The whole write, one statement. $1 school, $2 section, $3 day, $4 the caller, $5 students,
  * $6 statuses, $7 notes (in entries' order). Rows: kind 0 (one: the first entry, 1-based, whose
  * student is not enrolled in the section, or NULL; entries; rows written), kind 1 (a
@@ -288,7 +268,7 @@ static int op_attendance_mark(struct op_ctx *op)
         strbuf_append(&sst, status->via.str.ptr, status->via.str.size);
         strbuf_append(&snote, i ? "," : "{", 1);
         if (note && note->type == MSGPACK_OBJECT_STR) {
-            array_quoted(&snote, note->via.str.ptr, note->via.str.size);
+            dbval_text_array_add(&snote, note->via.str.ptr, note->via.str.size);
         } else {
             strbuf_append(&snote, "NULL", 4);
         }
@@ -296,9 +276,9 @@ static int op_attendance_mark(struct op_ctx *op)
     strbuf_append(&sid, "}", 1);
     strbuf_append(&sst, "}", 1);
     strbuf_append(&snote, "}", 1);
-    st->students = arena_release(op, &sid);
-    st->statuses = arena_release(op, &sst);
-    st->notes = arena_release(op, &snote);
+    st->students = arena_take_strbuf(&op->arena, &sid);
+    st->statuses = arena_take_strbuf(&op->arena, &sst);
+    st->notes = arena_take_strbuf(&op->arena, &snote);
     op->state = st;
     return scope_check(op, SCOPE_SECTION, op_get_id(op, "section"), "section", write_marks);
 }

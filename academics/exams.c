@@ -36,34 +36,6 @@ static bool is_admin(const struct op_ctx *op)
     return op->caller.role == ROLE_ADMIN;
 }
 
-static const char *arena_release(struct op_ctx *op, struct strbuf *sb)
-{
-    strbuf_append(sb, "}", 1);
-    const char *s = arena_strdup(&op->arena, sb->data ? sb->data : "{}");
-    strbuf_deinit(sb);
-    return s;
-}
-
-static double obj_num(const msgpack_object *o)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return o->via.f64;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return (double)o->via.i64;
-    default:
-        return 0;
-    }
-}
-
-static double col_num(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : strtod(PQgetvalue(res, row, col), NULL);
-}
-
 /* ===== exams ===== */
 
 /* What an exam op knows of its exam after loading it. */
@@ -107,7 +79,7 @@ static int exam_loaded(struct op_ctx *op, const PGresult *res)
     st->section = dbval_get_i64(res, 0, 0);
     st->subject = dbval_get_i64(res, 0, 1);
     st->term = dbval_get_i64(res, 0, 2);
-    st->max_marks = col_num(res, 0, 3);
+    st->max_marks = dbval_get_f64(res, 0, 3);
     st->published = dbval_get_bool(res, 0, 4);
     st->has_marks = dbval_get_bool(res, 0, 5);
     return st->then(op, res);
@@ -481,7 +453,7 @@ static int op_exam_marks_set(struct op_ctx *op)
                            "must be left out when the student is absent or exempt");
             break;
         }
-        st->marks[i] = has_marks ? grades_round2(obj_num(marks)) : -1;
+        st->marks[i] = has_marks ? grades_round2(op_num(marks)) : -1;
         strbuf_printf(&sid, "%s%lld", i ? "," : "{", (long long)ids[i]);
         if (has_marks) {
             strbuf_printf(&smarks, "%s%.2f", i ? "," : "{", st->marks[i]);
@@ -496,9 +468,12 @@ static int op_exam_marks_set(struct op_ctx *op)
         strbuf_deinit(&sst);
         return rc;
     }
-    st->students = arena_release(op, &sid);
-    st->marks_arr = arena_release(op, &smarks);
-    st->statuses = arena_release(op, &sst);
+    strbuf_append(&sid, "}", 1);
+    st->students = arena_take_strbuf(&op->arena, &sid);
+    strbuf_append(&smarks, "}", 1);
+    st->marks_arr = arena_take_strbuf(&op->arena, &smarks);
+    strbuf_append(&sst, "}", 1);
+    st->statuses = arena_take_strbuf(&op->arena, &sst);
     return load_exam(op, st, "exam", marks_scoped);
 }
 

@@ -16,47 +16,6 @@
 
 #define PROGRESS_MAX_TERMS 12
 
-/* Appends s to an array literal as a quoted element. */
-static void array_quoted(struct strbuf *sb, const char *s, size_t len)
-{
-    strbuf_append(sb, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\') {
-            strbuf_append(sb, "\\", 1);
-        }
-        strbuf_append(sb, &s[i], 1);
-    }
-    strbuf_append(sb, "\"", 1);
-}
-
-static const char *arena_release(struct op_ctx *op, struct strbuf *sb)
-{
-    strbuf_append(sb, "}", 1);
-    const char *s = arena_strdup(&op->arena, sb->data ? sb->data : "{}");
-    strbuf_deinit(sb);
-    return s;
-}
-
-static double obj_num(const msgpack_object *o)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return o->via.f64;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return (double)o->via.i64;
-    default:
-        return 0;
-    }
-}
-
-static double col_num(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : strtod(PQgetvalue(res, row, col), NULL);
-}
-
 /* Packs a band's grade and point, or nils. */
 static void pack_band(msgpack_packer *pk, const struct grade_band *b)
 {
@@ -140,8 +99,8 @@ static int op_grade_scale_set(struct op_ctx *op)
                              "must be a map");
         }
         const msgpack_object *grade = op_map_get(b, "grade");
-        scale.bands[i].min = grades_round2(obj_num(op_map_get(b, "min")));
-        scale.bands[i].point = grades_round2(obj_num(op_map_get(b, "point")));
+        scale.bands[i].min = grades_round2(op_num(op_map_get(b, "min")));
+        scale.bands[i].point = grades_round2(op_num(op_map_get(b, "point")));
         snprintf(scale.bands[i].grade, sizeof scale.bands[i].grade, "%.*s",
                  (int)grade->via.str.size, grade->via.str.ptr);
         for (uint32_t j = 0; j < i; j++) {
@@ -164,12 +123,15 @@ static int op_grade_scale_set(struct op_ctx *op)
         strbuf_printf(&mins, "%s%.2f", i ? "," : "{", scale.bands[i].min);
         strbuf_printf(&points, "%s%.2f", i ? "," : "{", scale.bands[i].point);
         strbuf_append(&grades, i ? "," : "{", 1);
-        array_quoted(&grades, scale.bands[i].grade, strlen(scale.bands[i].grade));
+        dbval_text_array_add(&grades, scale.bands[i].grade, strlen(scale.bands[i].grade));
     }
     op_param_id(op, op->caller.school_id);
-    op_param_str(op, arena_release(op, &mins));
-    op_param_str(op, arena_release(op, &grades));
-    op_param_str(op, arena_release(op, &points));
+    strbuf_append(&mins, "}", 1);
+    op_param_str(op, arena_take_strbuf(&op->arena, &mins));
+    strbuf_append(&grades, "}", 1);
+    op_param_str(op, arena_take_strbuf(&op->arena, &grades));
+    strbuf_append(&points, "}", 1);
+    op_param_str(op, arena_take_strbuf(&op->arena, &points));
     return op_sql(op, &(struct op_sql){
         /* The insert reads the delete's count, so the old bands are gone before the new
          * ones go in; a concurrent replacement makes this one collide (run again). */
@@ -390,7 +352,7 @@ static int reply_progress(struct op_ctx *op, const PGresult *res)
     msgpack_pack_array(pk, n_terms);
     for (size_t t = 0; t < n_terms; t++) {
         int r = terms[t];
-        double present = col_num(res, r, GRADES_COL_MAX), marked = col_num(res, r, GRADES_COL_WEIGHT);
+        double present = dbval_get_f64(res, r, GRADES_COL_MAX), marked = dbval_get_f64(res, r, GRADES_COL_WEIGHT);
         msgpack_pack_map(pk, 4);
         envelope_pack_key(pk, "term");
         pack_ref(pk, dbval_get_i64(res, r, GRADES_COL_TERM), PQgetvalue(res, r, GRADES_COL_NAME));

@@ -1,6 +1,8 @@
 /* Per-request bump allocator (see arena.h). */
 #include "core/arena.h"
 
+#include "core/strbuf.h"
+
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,4 +92,11 @@ void arena_deinit(struct arena *a)
     }
     a->head = NULL;
     a->used = 0;
+}
+
+const char *arena_take_strbuf(struct arena *a, struct strbuf *sb)
+{
+    const char *s = arena_strdup(a, sb->data ? sb->data : "");
+    strbuf_deinit(sb);
+    return s;
 }

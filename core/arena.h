@@ -19,6 +19,9 @@ void *arena_alloc(struct arena *a, size_t n);
 /* A NUL-terminated copy of n bytes of s (which need not be terminated). */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
+struct strbuf;
+/* Copies what sb holds ("" when empty) into the arena and frees sb's buffer. */
+const char *arena_take_strbuf(struct arena *a, struct strbuf *sb);
 /* printf into the arena. */
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Frees every block, wiping them first (they may hold personal data); a stays usable. */

@@ -77,6 +77,23 @@ int64_t dbval_get_i64(const PGresult *res, int row, int col)
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+double dbval_get_f64(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtod(PQgetvalue(res, row, col), NULL);
+}
+
+void dbval_text_array_add(struct strbuf *sb, const char *s, size_t len)
+{
+    strbuf_append(sb, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            strbuf_append(sb, "\\", 1);
+        }
+        strbuf_append(sb, &s[i], 1);
+    }
+    strbuf_append(sb, "\"", 1);
+}
+
 bool dbval_get_bool(const PGresult *res, int row, int col)
 {
     return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';

@@ -13,11 +13,16 @@
 void dbval_bytea(const unsigned char *bin, size_t n, char *out);
 /* Appends a bytea[] literal element ("\\x…", quoted) to an array being built in sb. */
 void dbval_bytea_array_add(struct strbuf *sb, const unsigned char *bin, size_t n);
+/* Appends len bytes of text to an array literal being built in sb as one quoted element
+ * (quotes and backslashes escaped). */
+void dbval_text_array_add(struct strbuf *sb, const char *s, size_t len);
 /* Decodes a bytea column into out (cap bytes). Returns the length, or -1 when NULL, malformed
  * or too long. */
 long dbval_get_bytea(const PGresult *res, int row, int col, unsigned char *out, size_t cap);
 /* A bigint column; 0 when NULL. */
 int64_t dbval_get_i64(const PGresult *res, int row, int col);
+/* A numeric or double column as a double; 0 when NULL. */
+double dbval_get_f64(const PGresult *res, int row, int col);
 /* A boolean column ('t'). */
 bool dbval_get_bool(const PGresult *res, int row, int col);
 /* A text column, or NULL when NULL. Borrowed from res. */

@@ -244,23 +244,28 @@ int64_t op_get_int(struct op_ctx *op, const char *name, int64_t dflt)
     return dflt;
 }
 
+double op_num(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return o->via.f64;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return (double)o->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return (double)o->via.i64;
+    default:
+        return 0;
+    }
+}
+
 double op_get_num(struct op_ctx *op, const char *name, double dflt)
 {
     const msgpack_object *v = arg(op, name);
-    if (!v) {
-        return dflt;
-    }
-    switch (v->type) {
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return v->via.f64;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return (double)v->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return (double)v->via.i64;
-    default:
-        return dflt;
-    }
+    bool number = v && (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64 ||
+                        v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                        v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    return number ? op_num(v) : dflt;
 }
 
 bool op_get_bool(struct op_ctx *op, const char *name, bool dflt)

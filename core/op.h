@@ -180,6 +180,8 @@ int64_t op_get_id(struct op_ctx *op, const char *name);
 int64_t op_get_int(struct op_ctx *op, const char *name, int64_t dflt);
 double op_get_num(struct op_ctx *op, const char *name, double dflt);
 bool op_get_bool(struct op_ctx *op, const char *name, bool dflt);
+/* A msgpack number's value (integer or float); 0 for any other type. */
+double op_num(const msgpack_object *o);
 /* A NUL-terminated copy in the request's arena, or NULL when absent. */
 const char *op_get_str(struct op_ctx *op, const char *name);
 /* Copies the arguments into the request's arena, so that op_get_* and op_param_arg still

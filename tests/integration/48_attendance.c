@@ -52,42 +52,7 @@ struct fx {
 
 #define N_TESTS 8
 
-/* ---- dates: the server's "today" is the local date of this machine ---- */
-
-static void day_offset(int offset, char out[11])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    tm.tm_mday += offset;
-    tm.tm_hour = 12;
-    tm.tm_isdst = -1;
-    mktime(&tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
-/* ---- fixtures ---- */
-
-/* A current year and a class "Class 5" (the first time), then a section of it with
- * class_teacher (0: none), made by the school's admin with the shared fixtures. Returns the
- * section id, or -1. */
-static int64_t make_section(struct wsclient *admin, const char *name, int64_t class_teacher,
-                            int64_t *class_id)
-{
-    if (*class_id <= 0) {
-        char starts[11], ends[11];
-        day_offset(-200, starts);
-        day_offset(200, ends);
-        if (trec_year(admin, "2026-27", starts, ends, true) < 0) {
-            return -1;
-        }
-        *class_id = trec_class(admin, "Class 5");
-        if (*class_id < 0) {
-            return -1;
-        }
-    }
-    return trec_section(admin, *class_id, name, class_teacher);
-}
+/* ---- fixtures (dates: trec_day, the server's "today" is this machine's local date) ---- */
 
 static int group_setup(void **state)
 {
@@ -112,9 +77,9 @@ static int group_setup(void **state)
         return -1;
     }
     int64_t class_a = 0, class_b = 0;
-    f->sec_a = make_section(f->a.c, "A", f->teacher1, &class_a);
-    f->sec_b = make_section(f->a.c, "B", f->teacher2, &class_a);
-    f->sec_other = make_section(f->b.c, "A", 0, &class_b);
+    f->sec_a = trec_class5_section(f->a.c, "A", f->teacher1, &class_a);
+    f->sec_b = trec_class5_section(f->a.c, "B", f->teacher2, &class_a);
+    f->sec_other = trec_class5_section(f->b.c, "A", 0, &class_b);
     if (f->sec_a < 0 || f->sec_b < 0 || f->sec_other < 0) {
         return -1;
     }
@@ -242,8 +207,8 @@ static void test_mark_get_and_mark_again(void **state)
 {
     struct fx *f = *state;
     char today[11], yesterday[11];
-    day_offset(0, today);
-    day_offset(-1, yesterday);
+    trec_day(0, today);
+    trec_day(-1, yesterday);
 
     /* Unmarked: status nil, marked false; day defaults to today. */
     struct tmsg *m = tauth_call(f->t1.c, "attendance.get", "{section: %D}", f->sec_a);
@@ -296,7 +261,7 @@ static void test_corrections_are_audited_with_before_and_after(void **state)
 {
     struct fx *f = *state;
     char day[11];
-    day_offset(-2, day);
+    trec_day(-2, day);
     MARK_OK(f->a.c, 2, 2,
             "{section: %D, day: %s, entries: [{student: %D, status: present},"
             " {student: %D, status: absent, note: \"no word\"}]}",
@@ -340,9 +305,9 @@ static void test_lock_window_and_future(void **state)
 {
     struct fx *f = *state;
     char old[11], edge[11], tomorrow[11];
-    day_offset(-8, old);
-    day_offset(-7, edge);
-    day_offset(1, tomorrow);
+    trec_day(-8, old);
+    trec_day(-7, edge);
+    trec_day(1, tomorrow);
     TAUTH_ERR("forbidden", "day", f->t1.c, "attendance.mark",
               "{section: %D, day: %s, entries: [{student: %D, status: present}]}", f->sec_a,
               old, f->s1);
@@ -373,7 +338,7 @@ static void test_the_event_reaches_only_the_childs_parents(void **state)
 {
     struct fx *f = *state;
     char today[11];
-    day_offset(0, today);
+    trec_day(0, today);
     /* Earlier tests' corrections told these parents already: drain. */
     drain(f->p1.c);
     drain(f->p1b.c);
@@ -516,7 +481,7 @@ static void test_mark_refusals(void **state)
               f->s1);
     /* A student of another section, of another school, or unknown: nothing is written. */
     char day[11];
-    day_offset(-3, day);
+    trec_day(-3, day);
     TAUTH_ERR("bad_request", "entries[1].student", c, "attendance.mark",
               "{section: %D, day: %s, entries: [{student: %D, status: absent},"
               " {student: %D, status: absent}]}",
@@ -596,10 +561,10 @@ static void test_student_summary(void **state)
     /* s4 alone, on days of its own: present, late, absent, leave. */
     char d[4][11], from[11], to[11];
     for (int i = 0; i < 4; i++) {
-        day_offset(-10 - i, d[i]);
+        trec_day(-10 - i, d[i]);
     }
-    day_offset(-20, from);
-    day_offset(0, to);
+    trec_day(-20, from);
+    trec_day(0, to);
     const char *statuses[4] = { "present", "late", "absent", "leave" };
     for (int i = 0; i < 4; i++) {
         MARK_OK(f->a.c, 1, 1, "{section: %D, day: %s, entries: [{student: %D, status: %s}]}",

@@ -49,24 +49,12 @@ struct fx {
 
 #define N_TESTS 6
 
-static void day_offset(int offset, char out[11])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    tm.tm_mday += offset;
-    tm.tm_hour = 12;
-    tm.tm_isdst = -1;
-    mktime(&tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
 static int64_t make_term(struct wsclient *admin, int64_t year, const char *name, int from,
                          int to)
 {
     char s[11], e[11];
-    day_offset(from, s);
-    day_offset(to, e);
+    trec_day(from, s);
+    trec_day(to, e);
     struct tmsg *m = tauth_call(admin, "term.create",
                                 "{year: %D, name: %s, starts_on: %s, ends_on: %s}", year, name,
                                 s, e);
@@ -99,8 +87,8 @@ static int group_setup(void **state)
         return -1;
     }
     char from[11], to[11];
-    day_offset(-200, from);
-    day_offset(200, to);
+    trec_day(-200, from);
+    trec_day(200, to);
     int64_t year = trec_year(f->a.c, "2026-27", from, to, true);
     int64_t year_x = trec_year(f->b.c, "2026-27", from, to, true);
     int64_t class_a = trec_class(f->a.c, "Class 5");
@@ -296,7 +284,7 @@ static void test_exams(void **state)
 {
     struct fx *f = *state;
     char on[11];
-    day_offset(-10, on);
+    trec_day(-10, on);
     /* The teacher of Maths in 5A, an admin (for Art), school B's admin. */
     f->e1 = CREATE_ID(f->t1.c, "exam.create",
                       "{section: %D, subject: %D, term: %D, name: \"Unit test 1\","

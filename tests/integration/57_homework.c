@@ -52,36 +52,6 @@ struct fx {
 
 #define N_TESTS 5
 
-static void day_offset(int offset, char out[11])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    tm.tm_mday += offset;
-    tm.tm_hour = 12;
-    tm.tm_isdst = -1;
-    mktime(&tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
-static int64_t make_section(struct wsclient *admin, const char *name, int64_t class_teacher,
-                            int64_t *class_id)
-{
-    if (*class_id <= 0) {
-        char starts[11], ends[11];
-        day_offset(-200, starts);
-        day_offset(200, ends);
-        if (trec_year(admin, "2026-27", starts, ends, true) < 0) {
-            return -1;
-        }
-        *class_id = trec_class(admin, "Class 5");
-        if (*class_id < 0) {
-            return -1;
-        }
-    }
-    return trec_section(admin, *class_id, name, class_teacher);
-}
-
 static int group_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -101,9 +71,9 @@ static int group_setup(void **state)
         return -1;
     }
     int64_t class_a = 0, class_b = 0;
-    f->sec_a = make_section(f->a.c, "A", f->teacher1, &class_a);
-    f->sec_b = make_section(f->a.c, "B", f->teacher2, &class_a);
-    f->sec_other = make_section(f->b.c, "A", 0, &class_b);
+    f->sec_a = trec_class5_section(f->a.c, "A", f->teacher1, &class_a);
+    f->sec_b = trec_class5_section(f->a.c, "B", f->teacher2, &class_a);
+    f->sec_other = trec_class5_section(f->b.c, "A", 0, &class_b);
     if (f->sec_a < 0 || f->sec_b < 0 || f->sec_other < 0) {
         return -1;
     }
@@ -189,7 +159,7 @@ static void test_create_tells_the_sections_parents(void **state)
 {
     struct fx *f = *state;
     char due[11];
-    day_offset(3, due);
+    trec_day(3, due);
     int64_t base = tauth_sql_int(f->h, "SELECT coalesce(max(id), 0) FROM notices", NULL);
     assert_true(base >= 0);
     f->hw = create_ok(f->t3.c,
@@ -235,7 +205,7 @@ static void test_create_tells_the_sections_parents(void **state)
     tauth_login_close(&p3);
     /* An admin may post too; text is optional; due today is allowed. */
     char today[11];
-    day_offset(0, today);
+    trec_day(0, today);
     /* The title goes through jsonb and back: quotes, backslash, a line break, Devanagari. */
     static const char title[] = "Draw a \"tree\" \\ \n\t\xe0\xa4\xaa\xe0\xa5\x87\xe0\xa4\xa1\xf0\x9f\x8c\xb3";
     m = tauth_call(f->a.c, "homework.create", "{section: %D, subject: %D, title: %s, due_on: %s}",
@@ -275,8 +245,8 @@ static void test_create_refusals(void **state)
 {
     struct fx *f = *state;
     char due[11], yesterday[11];
-    day_offset(2, due);
-    day_offset(-1, yesterday);
+    trec_day(2, due);
+    trec_day(-1, yesterday);
     char long_title[202];
     memset(long_title, 't', 201);
     long_title[201] = '\0';

@@ -1,6 +1,8 @@
 /* School-records fixtures for integration tests (see trecords.h). */
 #include "tests/support/trecords.h"
 
+#include <time.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -81,4 +83,34 @@ int64_t trec_student(struct wsclient *admin, const char *name, const char *admis
                        admission_no);
     }
     return reply_id("student.create", m);
+}
+
+void trec_day(int offset, char out[11])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_mday += offset;
+    tm.tm_hour = 12;
+    tm.tm_isdst = -1;
+    mktime(&tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+int64_t trec_class5_section(struct wsclient *admin, const char *name, int64_t class_teacher,
+                            int64_t *class_id)
+{
+    if (*class_id <= 0) {
+        char starts[11], ends[11];
+        trec_day(-200, starts);
+        trec_day(200, ends);
+        if (trec_year(admin, "2026-27", starts, ends, true) < 0) {
+            return -1;
+        }
+        *class_id = trec_class(admin, "Class 5");
+        if (*class_id < 0) {
+            return -1;
+        }
+    }
+    return trec_section(admin, *class_id, name, class_teacher);
 }

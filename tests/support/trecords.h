@@ -23,3 +23,12 @@ int trec_assign(struct wsclient *admin, int64_t teacher, int64_t section, int64_
  * section of the current year; NULL: not placed; roll_no 0: none). */
 int64_t trec_student(struct wsclient *admin, const char *name, const char *admission_no,
                      const char *class_name, const char *section_name, int roll_no);
+
+/* The local date offset days from today ("YYYY-MM-DD"): the server's "today" is this
+ * machine's local date. */
+void trec_day(int offset, char out[11]);
+/* A section of class "Class 5" of a current year around today, made the first time
+ * (*class_id <= 0: the year and the class are made and *class_id set), with class_teacher
+ * (0: none). Returns the section id, or -1. */
+int64_t trec_class5_section(struct wsclient *admin, const char *name, int64_t class_teacher,
+                            int64_t *class_id);
