@@ -48,6 +48,7 @@ static struct {
     int server_pid;
     uint64_t t_start_ns, t_parents_ready_ns, t_measure_ns, t_end_ns;
     uint64_t sent, sent_measured, received_measured, received_total;
+    uint64_t refused; /* error events on driver connections: positions not accepted */
     uint64_t subscribers_per_trip_sum; /* expected deliveries per frame, summed at send */
     size_t *subs_of_trip;              /* by driver index */
     struct hist latency;
@@ -178,7 +179,7 @@ static void client_failed(struct client *c, const char *why)
 
 /* Reads {id?, ok?, ev?, data.ts?} from a message without building objects for the rest. */
 struct msg_view {
-    bool has_id, ok, is_pos;
+    bool has_id, ok, is_pos, is_error;
     double ts;
 };
 
@@ -205,6 +206,8 @@ static void view(const uint8_t *data, size_t len, struct msg_view *v)
         } else if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "ev", 2) == 0) {
             v->is_pos = val->type == MSGPACK_OBJECT_STR && val->via.str.size == 8 &&
                         memcmp(val->via.str.ptr, "trip.pos", 8) == 0;
+            v->is_error = val->type == MSGPACK_OBJECT_STR && val->via.str.size == 5 &&
+                          memcmp(val->via.str.ptr, "error", 5) == 0;
         } else if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "data", 4) == 0 &&
                    val->type == MSGPACK_OBJECT_MAP) {
             for (uint32_t j = 0; j < val->via.map.size; j++) {
@@ -239,6 +242,10 @@ static void on_message(struct wsconn *conn, const uint8_t *data, size_t len, uin
             double lat_ns = (double)now_ns() - sent_ns;
             hist_add(&B.latency, lat_ns > 0 ? (uint64_t)lat_ns : 0);
         }
+        return;
+    }
+    if (v.is_error && c->role == DRIVER) {
+        B.refused++; /* a trip.pos the server did not accept (docs/protocol.md) */
         return;
     }
     if (!v.has_id) {
@@ -509,12 +516,18 @@ static void report(void)
                      (double)(B.self1.ru_utime.tv_usec - B.self0.ru_utime.tv_usec +
                               B.self1.ru_stime.tv_usec - B.self0.ru_stime.tv_usec) / 1000;
     printf("generator cpu    %.0f ms (%.0f %% of a core)\n", self_ms, self_ms / 10 / secs);
+    /* Every position of the run, warm-up included: what the server must have stored. */
+    printf("positions        %llu sent in all, %llu refused, %llu accepted\n",
+           (unsigned long long)B.sent, (unsigned long long)B.refused,
+           (unsigned long long)(B.sent - B.refused));
     printf("RESULT label=%s parents=%zu drivers=%zu rate_hz=%.1f deliveries_per_s=%.0f "
            "loss_pct=%.4f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
-           "server_cpu_ms_per_1k=%.2f generator_cpu_pct=%.0f subscribed_s=%.3f\n",
+           "server_cpu_ms_per_1k=%.2f generator_cpu_pct=%.0f subscribed_s=%.3f "
+           "positions_accepted=%llu\n",
            B.label, B.n_parents, B.n_drivers, B.rate_hz, delivered_per_s, loss * 100, p50, p99,
            p999, max, srv_per_k, self_ms / 10 / secs,
-           (double)(B.t_parents_ready_ns - B.t_start_ns) / 1e9);
+           (double)(B.t_parents_ready_ns - B.t_start_ns) / 1e9,
+           (unsigned long long)(B.sent - B.refused));
 }
 
 int main(int argc, char **argv)

@@ -418,6 +418,13 @@ int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *
     c->_connect_req.data = c;
     /* Requests are tiny and latency is what a benchmark measures: no Nagle delay. */
     uv_tcp_nodelay(&c->_tcp, 1);
+    if (t->source) {
+        r = uv_tcp_bind(&c->_tcp, (const struct sockaddr *)t->source, 0);
+        if (r < 0) {
+            wsconn_close(c);
+            return r;
+        }
+    }
     r = uv_tcp_connect(&c->_connect_req, &c->_tcp, (const struct sockaddr *)&t->addr,
                        on_connect);
     if (r < 0) {
@@ -426,6 +433,18 @@ int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *
     }
     c->state = WSCONN_CONNECTING;
     return 0;
+}
+
+void wsconn_stop_reading(struct wsconn *c)
+{
+    if (c->_handle_open) {
+        uv_read_stop((uv_stream_t *)&c->_tcp);
+    }
+}
+
+size_t wsconn_queued(const struct wsconn *c)
+{
+    return c->_handle_open ? uv_stream_get_write_queue_size((const uv_stream_t *)&c->_tcp) : 0;
 }
 
 void wsconn_deinit(struct wsconn *c)

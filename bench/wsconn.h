@@ -24,6 +24,7 @@ struct wsconn_target {
     const char *host;       /* for the Host header */
     const char *path;
     const char *protocol;   /* the one subprotocol offered, and required in the answer */
+    const struct sockaddr_in *source; /* the local address to connect from, or NULL: any */
 };
 
 struct wsconn;
@@ -73,6 +74,13 @@ int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *
 /* Sends one masked frame with FIN set. Does nothing unless c is open. On a write error the connection is closed and
  * h->closed runs before this returns. */
 void wsconn_send(struct wsconn *c, int opcode, const uint8_t *payload, size_t len);
+
+/* Stops reading c's socket for good (a client that never reads, as a stalled phone): the
+ * server's frames pile up in the kernel. Sends still go out; a write error still closes c. */
+void wsconn_stop_reading(struct wsconn *c);
+
+/* Bytes of c's sends that the socket did not take yet (queued in c). */
+size_t wsconn_queued(const struct wsconn *c);
 
 /* Closes c without a close handshake; no callback runs for it afterwards. The memory of c
  * may go once the loop has run (uv_close). Idempotent. */

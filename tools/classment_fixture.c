@@ -452,7 +452,8 @@ static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_ke
                             "SELECT s.id, s.class_teacher_id, c.name, s.name,"
                             " array_to_string(array_agg(st.id ORDER BY st.roll_no), ','),"
                             " (SELECT e.id FROM exams e WHERE e.section_id = s.id),"
-                            " (SELECT e.term_id FROM exams e WHERE e.section_id = s.id)"
+                            " (SELECT e.term_id FROM exams e WHERE e.section_id = s.id),"
+                            " (SELECT e.subject_id FROM exams e WHERE e.section_id = s.id)"
                             " FROM sections s JOIN classes c ON c.id = s.class_id"
                             " JOIN students st ON st.section_id = s.id"
                             " WHERE s.school_id = $1 GROUP BY s.id, c.name ORDER BY s.id",
@@ -472,10 +473,12 @@ static int cmd_records(int argc, char **argv, PGconn *pg, const struct crypto_ke
             k++;
         }
         fprintf(out, "%s\n  {\"token\": \"%s\", \"section\": %s, \"class\": \"%s\","
-                     " \"name\": \"%s\", \"exam\": %s, \"term\": %s, \"students\": [%s]}",
+                     " \"name\": \"%s\", \"exam\": %s, \"term\": %s, \"students\": [%s],"
+                     " \"subject\": %s}",
                 i ? "," : "", k < (size_t)n_sections ? teacher_tokens[k] : "",
                 PQgetvalue(res, i, 0), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-                PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), PQgetvalue(res, i, 4));
+                PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), PQgetvalue(res, i, 4),
+                PQgetvalue(res, i, 7));
     }
     fprintf(out, "]}\n");
     PQclear(res);
