@@ -29,6 +29,7 @@
 
 #include "bench/args.h"
 #include "bench/hist.h"
+#include "bench/reply.h"
 #include "bench/wsconn.h"
 
 #define FLOOD_DEPTH 256        /* requests each flooding connection keeps in flight */
@@ -184,47 +185,7 @@ static void send_homework_create(struct client *c)
 
 /* ---- replies ---- */
 
-struct reply {
-    bool has_id, ok;
-    char code[32];
-};
-
-static void read_reply(const uint8_t *data, size_t len, struct reply *r)
-{
-    memset(r, 0, sizeof *r);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)data, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_MAP) {
-        msgpack_unpacked_destroy(&u);
-        return;
-    }
-    const msgpack_object_map *m = &u.data.via.map;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            continue;
-        }
-        if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "id", 2) == 0) {
-            r->has_id = true;
-        } else if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "ok", 2) == 0) {
-            r->ok = v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
-        } else if (k->via.str.size == 5 && memcmp(k->via.str.ptr, "error", 5) == 0 &&
-                   v->type == MSGPACK_OBJECT_MAP) {
-            for (uint32_t j = 0; j < v->via.map.size; j++) {
-                const msgpack_object *ek = &v->via.map.ptr[j].key, *ev = &v->via.map.ptr[j].val;
-                if (ek->type == MSGPACK_OBJECT_STR && ek->via.str.size == 4 &&
-                    memcmp(ek->via.str.ptr, "code", 4) == 0 && ev->type == MSGPACK_OBJECT_STR) {
-                    snprintf(r->code, sizeof r->code, "%.*s", (int)ev->via.str.size,
-                             ev->via.str.ptr);
-                }
-            }
-        }
-    }
-    msgpack_unpacked_destroy(&u);
-}
-
-static void tally_add(struct tally *t, const struct reply *r)
+static void tally_add(struct tally *t, const struct bench_reply *r)
 {
     if (r->ok) {
         t->ok++;
@@ -238,7 +199,7 @@ static void tally_add(struct tally *t, const struct reply *r)
 }
 
 /* A well-behaved client's answer: ok, or unavailable while the database is down. */
-static void judge(struct client *c, const struct reply *r, const char *op)
+static void judge(struct client *c, const struct bench_reply *r, const char *op)
 {
     if (!r->ok && strcmp(r->code, "unavailable") != 0) {
         B.refused_wrongly++;
@@ -253,7 +214,7 @@ static void judge(struct client *c, const struct reply *r, const char *op)
     (void)c;
 }
 
-static void on_good_reply(struct client *c, const struct reply *r)
+static void on_good_reply(struct client *c, const struct bench_reply *r)
 {
     if (!c->sent_ns) {
         return; /* an answer the watchdog already gave up on */
@@ -304,8 +265,8 @@ static void on_message(struct wsconn *conn, const uint8_t *data, size_t len, uin
 {
     (void)t_ns;
     struct client *c = conn->data;
-    struct reply r;
-    read_reply(data, len, &r);
+    struct bench_reply r;
+    bench_reply_read(data, len, &r);
     if (!r.has_id) {
         return; /* hello, homework.assigned, … */
     }

@@ -22,6 +22,7 @@
 
 #include "bench/args.h"
 #include "bench/hist.h"
+#include "bench/reply.h"
 #include "bench/wsconn.h"
 
 #define MAX_STUDENTS_PER_SECTION 200
@@ -320,58 +321,6 @@ static void all_ready(void)
 
 /* ---- replies ---- */
 
-struct reply {
-    bool has_id, ok;
-    long long created;
-    char code[32];
-    char url[160];
-};
-
-static void read_reply(const uint8_t *data, size_t len, struct reply *r)
-{
-    memset(r, 0, sizeof *r);
-    r->created = -1;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)data, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_MAP) {
-        msgpack_unpacked_destroy(&u);
-        return;
-    }
-    const msgpack_object_map *m = &u.data.via.map;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            continue;
-        }
-        if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "id", 2) == 0) {
-            r->has_id = true;
-        } else if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "ok", 2) == 0) {
-            r->ok = v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
-        } else if (v->type == MSGPACK_OBJECT_MAP) {
-            for (uint32_t j = 0; j < v->via.map.size; j++) {
-                const msgpack_object *dk = &v->via.map.ptr[j].key, *dv = &v->via.map.ptr[j].val;
-                if (dk->type != MSGPACK_OBJECT_STR) {
-                    continue;
-                }
-                if (dk->via.str.size == 7 && memcmp(dk->via.str.ptr, "created", 7) == 0 &&
-                    dv->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                    r->created = (long long)dv->via.u64;
-                } else if (dk->via.str.size == 3 && memcmp(dk->via.str.ptr, "url", 3) == 0 &&
-                           dv->type == MSGPACK_OBJECT_STR) {
-                    snprintf(r->url, sizeof r->url, "%.*s", (int)dv->via.str.size,
-                             dv->via.str.ptr);
-                } else if (dk->via.str.size == 4 && memcmp(dk->via.str.ptr, "code", 4) == 0 &&
-                           dv->type == MSGPACK_OBJECT_STR) {
-                    snprintf(r->code, sizeof r->code, "%.*s", (int)dv->via.str.size,
-                             dv->via.str.ptr);
-                }
-            }
-        }
-    }
-    msgpack_unpacked_destroy(&u);
-}
-
 static void all_ready(void);
 
 static void client_failed(struct client *c, const char *why)
@@ -405,8 +354,8 @@ static void on_message(struct wsconn *conn, const uint8_t *data, size_t len, uin
 {
     struct client *c = conn->data;
     (void)t_ns;
-    struct reply r;
-    read_reply(data, len, &r);
+    struct bench_reply r;
+    bench_reply_read(data, len, &r);
     if (!r.has_id) {
         return; /* hello and events */
     }

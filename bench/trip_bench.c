@@ -18,6 +18,7 @@
 
 #include "bench/args.h"
 #include "bench/hist.h"
+#include "bench/reply.h"
 #include "bench/procstat.h"
 #include "bench/wsconn.h"
 
@@ -178,60 +179,13 @@ static void client_failed(struct client *c, const char *why)
 }
 
 /* Reads {id?, ok?, ev?, data.ts?} from a message without building objects for the rest. */
-struct msg_view {
-    bool has_id, ok, is_pos, is_error;
-    double ts;
-};
-
-static void view(const uint8_t *data, size_t len, struct msg_view *v)
-{
-    memset(v, 0, sizeof *v);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)data, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_MAP) {
-        msgpack_unpacked_destroy(&u);
-        return;
-    }
-    const msgpack_object_map *m = &u.data.via.map;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            continue;
-        }
-        if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "id", 2) == 0) {
-            v->has_id = true;
-        } else if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "ok", 2) == 0) {
-            v->ok = val->type == MSGPACK_OBJECT_BOOLEAN && val->via.boolean;
-        } else if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "ev", 2) == 0) {
-            v->is_pos = val->type == MSGPACK_OBJECT_STR && val->via.str.size == 8 &&
-                        memcmp(val->via.str.ptr, "trip.pos", 8) == 0;
-            v->is_error = val->type == MSGPACK_OBJECT_STR && val->via.str.size == 5 &&
-                          memcmp(val->via.str.ptr, "error", 5) == 0;
-        } else if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "data", 4) == 0 &&
-                   val->type == MSGPACK_OBJECT_MAP) {
-            for (uint32_t j = 0; j < val->via.map.size; j++) {
-                const msgpack_object *dk = &val->via.map.ptr[j].key;
-                const msgpack_object *dv = &val->via.map.ptr[j].val;
-                if (dk->type == MSGPACK_OBJECT_STR && dk->via.str.size == 2 &&
-                    memcmp(dk->via.str.ptr, "ts", 2) == 0) {
-                    v->ts = dv->type == MSGPACK_OBJECT_FLOAT64 || dv->type == MSGPACK_OBJECT_FLOAT32
-                                ? dv->via.f64
-                                : (double)dv->via.u64;
-                }
-            }
-        }
-    }
-    msgpack_unpacked_destroy(&u);
-}
-
 static void on_message(struct wsconn *conn, const uint8_t *data, size_t len, uint64_t t_ns)
 {
     struct client *c = conn->data;
     (void)t_ns;
-    struct msg_view v;
-    view(data, len, &v);
-    if (v.is_pos) {
+    struct bench_reply v;
+    bench_reply_read(data, len, &v);
+    if (strcmp(v.ev, "trip.pos") == 0) {
         c->received++;
         B.received_total++;
         /* Count only positions sent inside the measured window, as the expected count is. */
@@ -244,7 +198,7 @@ static void on_message(struct wsconn *conn, const uint8_t *data, size_t len, uin
         }
         return;
     }
-    if (v.is_error && c->role == DRIVER) {
+    if (strcmp(v.ev, "error") == 0 && c->role == DRIVER) {
         B.refused++; /* a trip.pos the server did not accept (docs/protocol.md) */
         return;
     }
