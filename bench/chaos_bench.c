@@ -19,11 +19,9 @@
  * `unavailable` (the database is down on purpose), or a well-behaved connection was dropped. */
 #include <getopt.h>
 #include <msgpack.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -610,8 +608,7 @@ int main(int argc, char **argv)
         }
     }
     char host[64];
-    int port;
-    if (!good || !fixture || !url || sscanf(url, "ws://%63[^:]:%d/", host, &port) != 2) {
+    if (!good || !fixture || wsconn_target_from_url(&B.good, url, host) != 0) {
         usage();
         return 2;
     }
@@ -624,21 +621,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "chaos_bench: cannot write %s\n", acked);
         return 1;
     }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    signal(SIGPIPE, SIG_IGN);
+    wsconn_process_init();
     /* A week from today, so that homework.create's due date is never in the past. */
     time_t due = time(NULL) + 7 * 86400;
     struct tm tm;
     strftime(B.due_on, sizeof B.due_on, "%Y-%m-%d", localtime_r(&due, &tm));
 
     B.loop = uv_default_loop();
-    struct wsconn_target base = { .host = host, .path = "/v1/ws", .protocol = "classment.v1" };
-    uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port, &base.addr);
-    B.good = B.flood = B.stalled_target = base;
+    B.flood = B.stalled_target = B.good;
     if (uv_ip4_addr(flood_from, 0, &B.flood_src) != 0 ||
         uv_ip4_addr(stalled_from, 0, &B.stalled_src) != 0) {
         fprintf(stderr, "chaos_bench: --flood-from and --stalled-from take IPv4 addresses\n");

@@ -12,11 +12,9 @@
  * to measure the tracking load with and without the records load (bench/run records). */
 #include <getopt.h>
 #include <msgpack.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -603,8 +601,7 @@ int main(int argc, char **argv)
         }
     }
     char host[64];
-    int port;
-    if (!fixture || !url || sscanf(url, "ws://%63[^:]:%d/", host, &port) != 2) {
+    if (!fixture || wsconn_target_from_url(&B.target, url, host) != 0) {
         fprintf(stderr, "records_bench: give --fixture and --url ws://HOST:PORT/v1/ws\n");
         return 2;
     }
@@ -622,18 +619,9 @@ int main(int argc, char **argv)
     localtime_r(&now, &tm);
     strftime(B.today, sizeof B.today, "%Y-%m-%d", &tm);
     strftime(B.month, sizeof B.month, "%Y-%m", &tm);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    signal(SIGPIPE, SIG_IGN);
+    wsconn_process_init();
     msgpack_sbuffer_init(&B.sb);
     B.loop = uv_default_loop();
-    B.target.host = host;
-    B.target.path = "/v1/ws";
-    B.target.protocol = "classment.v1";
-    uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port, &B.target.addr);
     uv_timer_init(B.loop, &B.tick);
     uv_timer_init(B.loop, &B.watchdog);
     uv_timer_start(&B.watchdog, on_watchdog, (uint64_t)((B.seconds + 180) * 1000), 0);

@@ -534,8 +534,7 @@ int main(int argc, char **argv)
         }
     }
     char host[64];
-    int port;
-    if (!fixture || !url || sscanf(url, "ws://%63[^:]:%d/", host, &port) != 2 ||
+    if (!fixture || wsconn_target_from_url(&B.target, url, host) != 0 ||
         B.rate_hz <= 0 || B.seconds <= 0) {
         fprintf(stderr, "trip_bench: give --fixture and --url ws://HOST:PORT/v1/ws\n");
         return 2;
@@ -544,17 +543,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "trip_bench: no clients in %s\n", fixture);
         return 1;
     }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    signal(SIGPIPE, SIG_IGN);
+    wsconn_process_init();
     B.loop = uv_default_loop();
-    B.target.host = host;
-    B.target.path = "/v1/ws";
-    B.target.protocol = "classment.v1";
-    uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port, &B.target.addr);
     uv_timer_init(B.loop, &B.tick);
     uv_timer_init(B.loop, &B.phase_timer);
     B.srv_base = procstat_read(B.server_pid);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include "tests/support/digest.h"
 
@@ -433,6 +435,27 @@ int wsconn_start(struct wsconn *c, uv_loop_t *loop, const struct wsconn_target *
     }
     c->state = WSCONN_CONNECTING;
     return 0;
+}
+
+int wsconn_target_from_url(struct wsconn_target *t, const char *url, char host[64])
+{
+    int port;
+    if (!url || sscanf(url, "ws://%63[^:]:%d/", host, &port) != 2 || port <= 0 || port > 65535) {
+        return -1;
+    }
+    *t = (struct wsconn_target){ .host = host, .path = "/v1/ws", .protocol = "classment.v1" };
+    const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    return uv_ip4_addr(ip, port, &t->addr) == 0 ? 0 : -1;
+}
+
+void wsconn_process_init(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
 }
 
 void wsconn_stop_reading(struct wsconn *c)

@@ -29,6 +29,15 @@ struct wsconn_target {
 
 struct wsconn;
 
+/* Fills t for the server at url, ws://HOST:PORT/v1/ws (HOST an IPv4 address or localhost),
+ * offering Classment's subprotocol; host keeps the Host header's text and must outlive t.
+ * Returns 0, or -1 when url is not of that form. */
+int wsconn_target_from_url(struct wsconn_target *t, const char *url, char host[64]);
+
+/* What a load generator does first: raises its open-files limit to the hard limit (a
+ * descriptor per connection) and ignores SIGPIPE (a write to a closed socket is an error). */
+void wsconn_process_init(void);
+
 /* Callbacks run on the loop, from inside wsconn's own callbacks. Any of them may call
  * wsconn_close on any connection, this one included. */
 struct wsconn_handler {
