@@ -165,6 +165,11 @@ static const struct var vars[] = {
       .max = 100000,
       .meaning = "requests of all the connections not logged in from one address handled at "
                  "once; later ones wait their turn" },
+    { .name = "CLASSMENT_USER_IN_FLIGHT", .type = VAR_INT,
+      .offset = offsetof(struct config, user_in_flight), .fallback = "256", .min = 1,
+      .max = 100000,
+      .meaning = "requests with an id of all the connections of one logged-in user handled at "
+                 "once; later ones wait their turn" },
     { .name = "CLASSMENT_ENV", .type = VAR_ENV, .offset = offsetof(struct config, development),
       .fallback = "production", .why = "must be production or development",
       .meaning = "production or development (development creates a missing key file)" },

@@ -34,7 +34,8 @@ struct config {
     /* Fair shares (gateway/router.c, docs/operations.md): requests of one connection handled
      * at once (fewer before login), how many more may wait their turn, its requests per
      * second, the public database requests per second (and burst) of one address, and the
-     * requests of one address's connections not logged in handled at once. */
+     * requests of one address's connections not logged in handled at once, and the requests
+     * with an id of all the connections of one logged-in user handled at once. */
     int conn_in_flight;      /* CLASSMENT_CONN_IN_FLIGHT */
     int conn_in_flight_anon; /* CLASSMENT_CONN_IN_FLIGHT_ANON */
     int conn_waiting;        /* CLASSMENT_CONN_WAITING */
@@ -42,6 +43,7 @@ struct config {
     int addr_public_rate;    /* CLASSMENT_ADDR_PUBLIC_RATE */
     int addr_public_burst;   /* CLASSMENT_ADDR_PUBLIC_BURST */
     int addr_in_flight_anon; /* CLASSMENT_ADDR_IN_FLIGHT_ANON */
+    int user_in_flight;      /* CLASSMENT_USER_IN_FLIGHT */
     bool development;        /* CLASSMENT_ENV=development (else production) */
     char *key_file;          /* CLASSMENT_KEY_FILE; required outside development */
     char *default_cc;        /* CLASSMENT_DEFAULT_CC; calling code for national numbers */

@@ -193,6 +193,9 @@ void peer_detach(struct peer *p)
     peer_wait_drop(p);
     p->tx = NULL;
     p->tx_ctx = NULL;
+    if (p->user_share && p->on_turn) {
+        p->on_turn(p, p->on_turn_ctx);
+    }
 }
 
 void peer_wait_push(struct peer *p, const unsigned char *frame, size_t len)

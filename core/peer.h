@@ -86,6 +86,15 @@ struct peer {
     uint32_t share_counted;
     bool share_blocked;
     struct peer *share_next;
+    /* Logged in, its requests with an id count towards its user's share (router.c: all the
+     * connections of one user have user_in_flight in flight at most): the share, held from
+     * the first such request until the connection closes or acts as someone else, how many
+     * of its requests in flight the share counts (never more than in_flight: when in_flight
+     * falls below it, the share gives the difference back), and the share's line. */
+    void *user_share;
+    uint32_t user_counted;
+    bool user_blocked;
+    struct peer *user_next;
 };
 
 /* A request frame waiting for its connection's turn. */
@@ -123,19 +132,23 @@ struct msgbuf *peer_pop(struct peer *p);
 /* Closes the connection with code and reason once the messages already queued are written
  * (so a reply sent just before still arrives); nothing more is accepted. Idempotent. */
 void peer_close(struct peer *p, int code, const char *reason);
-/* For the transport, when the socket is gone: drops the queue and the transport link. Does not
- * drop the transport's reference. */
+/* For the transport, when the socket is gone: drops the queue and the transport link, and
+ * lets the router give back the user's share the connection held (on_turn). Does not drop the
+ * transport's reference. */
 void peer_detach(struct peer *p);
 
 /* A request of this connection ended (core/op.c, for every op_ctx): counts it down and, when
- * requests wait their turn or the address's share counts it, tells the router (on_turn). A
- * decrement and a test. */
+ * requests wait their turn or a share (the address's, the user's) counts more requests than
+ * the connection now has in flight, tells the router (on_turn). A decrement and a few tests
+ * of fields of p. */
 static inline void peer_request_done(struct peer *p)
 {
     if (p->in_flight) {
         p->in_flight--;
     }
-    if (((p->n_waiting && !p->turn_listed) || p->share) && p->on_turn) {
+    if (((p->n_waiting && !p->turn_listed) || p->share_counted > p->in_flight ||
+         p->user_counted > p->in_flight) &&
+        p->on_turn) {
         p->on_turn(p, p->on_turn_ctx);
     }
 }

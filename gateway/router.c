@@ -14,25 +14,56 @@
  * being handled (conn_in_flight_anon before login); later ones wait in its own line, up to
  * conn_waiting frames (and WAIT_BYTES_MIN or one largest message of bytes; before login one
  * largest message), and past that are refused rate_limited. Before login, the connections of
- * one address also share addr_in_flight_anon requests in flight (struct share). Requests with an id, and every request before login, also take a token
- * of the connection's rate bucket (conn_rate a second, a burst of as many). Public ops that went
- * to the database (seen answering later; auth.* excepted, they have their own limits) take a
- * token of the address's budget before login. A logged-in connection's requests without an id
- * (a bus's trip.pos) only touch two counters. */
+ * one address also share addr_in_flight_anon requests in flight (struct share); after login,
+ * the requests with an id of all the connections of one user (school and user id) share
+ * user_in_flight, the same way (a school behind one NAT address has hundreds of users: the
+ * user, not the address, is the key). Requests with an id, and every request before login,
+ * also take a token of the connection's rate bucket (conn_rate a second, a burst of as many).
+ * Public ops that went to the database (seen answering later; auth.* excepted, they have their
+ * own limits) take a token of the address's budget before login. A logged-in connection's
+ * requests without an id (a bus's trip.pos) only touch two counters (and the share fields of
+ * peer_request_done's test). */
 #define WAIT_BYTES_MIN (1u << 20)
 /* Idle addresses are forgotten this often. */
 #define ADDR_SWEEP_MS 60000
 #define SHARE_SLOTS 1024
 
+/* What a share is keyed by: the address of connections not logged in (peer->share, held
+ * while it counts some of the connection's requests), or the user of logged-in ones
+ * (peer->user_share, held while the connection acts as that user). */
+enum share_kind { SHARE_ADDR, SHARE_USER };
+
 /* The requests in flight of one address's connections not logged in (addr_in_flight_anon at
- * most), and the connections whose requests wait for room in it, in the order they came. */
+ * most) or of one user's connections (user_in_flight), and the connections whose requests
+ * wait for room in it, in the order they came. */
 struct share {
     struct share *next;
     uint32_t in_flight;
-    uint32_t refs; /* connections whose peer->share is this */
+    uint32_t refs; /* connections whose peer->share (user_share) is this */
     struct peer *blocked_head, *blocked_tail;
-    char key[sizeof ((struct peer *)0)->addr];
+    enum share_kind kind;
+    int64_t school_id, user_id; /* SHARE_USER */
+    char key[sizeof ((struct peer *)0)->addr]; /* the address, or "school:user" */
 };
+
+/* A connection's fields for one kind of share (peer.h). */
+struct hold {
+    void **share;
+    uint32_t *counted;
+    bool *blocked;
+};
+
+static struct hold hold_of(struct peer *p, enum share_kind kind)
+{
+    return kind == SHARE_USER
+               ? (struct hold){ &p->user_share, &p->user_counted, &p->user_blocked }
+               : (struct hold){ &p->share, &p->share_counted, &p->share_blocked };
+}
+
+static struct peer **next_of(struct peer *p, enum share_kind kind)
+{
+    return kind == SHARE_USER ? &p->user_next : &p->share_next;
+}
 
 struct router {
     const struct op_def **ops; /* sorted by name */
@@ -129,9 +160,9 @@ void router_free(struct router *r)
         for (struct share *sh = r->shares[i], *next; sh; sh = next) {
             next = sh->next;
             for (struct peer *b = sh->blocked_head, *bn; b; b = bn) {
-                bn = b->share_next;
-                b->share_blocked = false;
-                b->share_next = NULL;
+                bn = *next_of(b, sh->kind);
+                *hold_of(b, sh->kind).blocked = false;
+                *next_of(b, sh->kind) = NULL;
                 peer_unref(b);
             }
             free(sh);
@@ -213,6 +244,9 @@ const struct op_metrics *router_metrics(const struct router *r, int *n)
 }
 
 static void on_turn(struct peer *p, void *ctx);
+static void pass_turn(struct router *r, const struct op_env *env, struct peer *p);
+static void share_wake(struct router *r, const struct config *cfg, struct share *sh,
+                       enum share_kind kind, uint32_t n);
 
 static size_t share_slot(const char *key)
 {
@@ -223,7 +257,8 @@ static size_t share_slot(const char *key)
     return (size_t)(h % SHARE_SLOTS);
 }
 
-static struct share *share_find(struct router *r, const char *addr, bool create)
+static struct share *share_find(struct router *r, enum share_kind kind, const char *key,
+                                bool create)
 {
     if (!r->shares) {
         if (!create) {
@@ -231,9 +266,9 @@ static struct share *share_find(struct router *r, const char *addr, bool create)
         }
         r->shares = xcalloc(SHARE_SLOTS, sizeof *r->shares);
     }
-    struct share **slot = &r->shares[share_slot(addr)];
+    struct share **slot = &r->shares[share_slot(key)];
     for (struct share *sh = *slot; sh; sh = sh->next) {
-        if (strcmp(sh->key, addr) == 0) {
+        if (sh->kind == kind && strcmp(sh->key, key) == 0) {
             return sh;
         }
     }
@@ -241,7 +276,8 @@ static struct share *share_find(struct router *r, const char *addr, bool create)
         return NULL;
     }
     struct share *sh = xcalloc(1, sizeof *sh);
-    snprintf(sh->key, sizeof sh->key, "%s", addr);
+    sh->kind = kind;
+    snprintf(sh->key, sizeof sh->key, "%s", key);
     sh->next = *slot;
     *slot = sh;
     return sh;
@@ -268,40 +304,120 @@ static void share_sweep(struct router *r, uint64_t now_ms)
     }
 }
 
-/* A request of a connection not logged in starts: its address's share counts it. */
-static void share_count(struct router *r, const struct op_env *env, struct peer *p)
+static uint32_t share_bound(const struct config *cfg, enum share_kind kind)
 {
-    if (!p->share) {
-        share_sweep(r, uv_now(env->loop));
-        struct share *sh = share_find(r, p->addr, true);
-        sh->refs++;
-        p->share = sh;
+    return (uint32_t)(kind == SHARE_USER ? cfg->user_in_flight : cfg->addr_in_flight_anon);
+}
+
+/* True when the user share sh is the one of the user the connection acts as now. */
+static bool share_is_callers(const struct share *sh, const struct peer *p)
+{
+    return p->caller.role && sh->user_id == p->caller.user_id &&
+           sh->school_id == p->caller.school_id;
+}
+
+/* The key of p's share of that kind now, into key (sizeof share.key bytes). */
+static void share_key(const struct peer *p, enum share_kind kind, char *key)
+{
+    if (kind == SHARE_USER) {
+        snprintf(key, sizeof ((struct share *)0)->key, "%lld:%lld",
+                 (long long)p->caller.school_id, (long long)p->caller.user_id);
+    } else {
+        snprintf(key, sizeof ((struct share *)0)->key, "%s", p->addr);
     }
-    struct share *sh = p->share;
+}
+
+/* The connection lets go of its share (it counts none of its requests any more). */
+static void share_release(struct peer *p, enum share_kind kind)
+{
+    struct hold h = hold_of(p, kind);
+    struct share *sh = *h.share;
+    *h.share = NULL;
+    sh->refs--;
+}
+
+/* The share p's requests count towards now: the one it holds (a user share while it counts
+ * requests of a previous user too: the connection moves once those ended), else found (made
+ * when create) and held (an address's only when create: a request starts). NULL when there
+ * is none and create is false. */
+static struct share *share_of(struct router *r, const struct op_env *env, struct peer *p,
+                              enum share_kind kind, bool create)
+{
+    struct hold h = hold_of(p, kind);
+    struct share *sh = *h.share;
+    if (sh && (kind == SHARE_ADDR || *h.counted || share_is_callers(sh, p))) {
+        return sh;
+    }
+    if (sh) {
+        share_release(p, kind); /* the caller changed: logout, or a login as someone else */
+    }
+    char key[sizeof sh->key];
+    share_key(p, kind, key);
+    if (create) {
+        share_sweep(r, uv_now(env->loop));
+    }
+    sh = share_find(r, kind, key, create);
+    if (sh && (create || kind == SHARE_USER)) {
+        if (sh->refs++ == 0 && kind == SHARE_USER) {
+            sh->school_id = p->caller.school_id;
+            sh->user_id = p->caller.user_id;
+        }
+        *h.share = sh;
+    }
+    return sh;
+}
+
+/* Whether a logged-in connection's request counts towards its user's share: only one with an
+ * id (a bus's trip.pos does not look at the share). A configuration made by hand without the
+ * bound (0; the settings' minimum is 1) has no user shares. */
+static bool counts_user(const struct config *cfg, const struct peer *p, bool has_id)
+{
+    return has_id && cfg && cfg->user_in_flight > 0 && p->caller.role != 0;
+}
+
+/* A request starts: the connection's share of that kind counts it. */
+static void share_count(struct router *r, const struct op_env *env, struct peer *p,
+                        enum share_kind kind)
+{
+    struct share *sh = share_of(r, env, p, kind, true);
     sh->in_flight++;
-    p->share_counted++;
+    (*hold_of(p, kind).counted)++;
     p->on_turn = on_turn;
     p->on_turn_ctx = r;
     r->env = env;
 }
 
-static bool share_full(struct router *r, const struct config *cfg, struct peer *p)
+/* True when the connection's share of that kind has no room. A user's share is found (and
+ * held) here at the connection's first request with an id; an address's is only looked at. */
+static bool share_full(struct router *r, const struct op_env *env, struct peer *p,
+                       enum share_kind kind)
 {
-    struct share *sh = p->share ? p->share : share_find(r, p->addr, false);
-    return sh && sh->in_flight >= (uint32_t)cfg->addr_in_flight_anon;
+    struct share *sh = share_of(r, env, p, kind, kind == SHARE_USER);
+    if (sh && kind == SHARE_USER) {
+        p->on_turn = on_turn; /* to give the share back when the connection closes */
+        p->on_turn_ctx = r;
+        r->env = env;
+    }
+    return sh && sh->in_flight >= share_bound(env->cfg, kind);
 }
 
-/* p's requests wait for room in its address's share: p joins the share's line (once). */
-static void share_block(struct router *r, struct peer *p)
+/* p's requests wait for room in its share of that kind: p joins the share's line (once). */
+static void share_block(struct router *r, const struct op_env *env, struct peer *p,
+                        enum share_kind kind)
 {
-    if (p->share_blocked) {
+    struct hold h = hold_of(p, kind);
+    if (*h.blocked) {
         return;
     }
-    struct share *sh = p->share ? p->share : share_find(r, p->addr, true);
-    p->share_blocked = true;
-    p->share_next = NULL;
+    /* A connection waiting for room in its address's share does not hold it (it may count
+     * none of the connection's requests). */
+    struct share *sh = kind == SHARE_ADDR && !p->share
+                           ? share_find(r, SHARE_ADDR, p->addr, true)
+                           : share_of(r, env, p, kind, true);
+    *h.blocked = true;
+    *next_of(p, kind) = NULL;
     if (sh->blocked_tail) {
-        sh->blocked_tail->share_next = p;
+        *next_of(sh->blocked_tail, kind) = p;
     } else {
         sh->blocked_head = p;
     }
@@ -320,7 +436,7 @@ static struct op_ctx *op_new(struct router *r, const struct op_env *env, struct 
     op->start_ns = start_ns;
     p->in_flight++; /* counted down in op.c's finish (peer_request_done) */
     if (r && env->cfg && p->caller.role == 0) {
-        share_count(r, env, p);
+        share_count(r, env, p, SHARE_ADDR);
     }
     return op;
 }
@@ -451,8 +567,10 @@ static enum router_outcome dispatch_frame(struct router *r, const struct op_env 
             refuse_rate(r, env, p, &req, m, start_ns, retry);
             goto out;
         }
-        bool addr_full = anon && share_full(r, cfg, p);
-        if (p->n_waiting || p->in_flight >= in_flight_bound(cfg, p) || addr_full) {
+        bool addr_full = anon && share_full(r, env, p, SHARE_ADDR);
+        bool user_full = counts_user(cfg, p, req.has_id) && share_full(r, env, p, SHARE_USER);
+        if (p->n_waiting || p->in_flight >= in_flight_bound(cfg, p) || addr_full ||
+            user_full) {
             /* Before login, one largest message's worth: an address may open many. */
             size_t max_bytes = anon || cfg->max_message_bytes > WAIT_BYTES_MIN
                                    ? cfg->max_message_bytes
@@ -472,7 +590,10 @@ static enum router_outcome dispatch_frame(struct router *r, const struct op_env 
             p->on_turn_ctx = r;
             peer_wait_push(p, frame, len);
             if (addr_full) {
-                share_block(r, p);
+                share_block(r, env, p, SHARE_ADDR);
+            }
+            if (user_full) {
+                share_block(r, env, p, SHARE_USER);
             }
             goto out;
         }
@@ -501,6 +622,9 @@ static enum router_outcome dispatch_frame(struct router *r, const struct op_env 
     op->id = req.id;
     op->args = req.args;
     op->domain = r->domains[i];
+    if (counts_user(cfg, p, req.has_id)) {
+        share_count(r, env, p, SHARE_USER);
+    }
     int rc = op_schema_check(def->args, req.args, &op->arena, &op->fail_field,
                              &op->fail_message);
     if (rc == 0) {
@@ -546,8 +670,11 @@ static void on_turn_timer(uv_timer_t *t)
         /* turn_listed stays set while its requests run, so that those that end at once do
          * not list it again: this loop goes on with it. */
         while (!p->closed && p->n_waiting && p->in_flight < in_flight_bound(env->cfg, p)) {
-            if (p->caller.role == 0 && share_full(r, env->cfg, p)) {
-                share_block(r, p); /* room in the address's share wakes it */
+            /* Room in the address's (user's) share wakes it. */
+            enum share_kind kind = p->caller.role == 0 ? SHARE_ADDR : SHARE_USER;
+            if ((kind == SHARE_ADDR || counts_user(env->cfg, p, true)) &&
+                share_full(r, env, p, kind)) {
+                share_block(r, env, p, kind);
                 break;
             }
             struct peer_frame *f = peer_wait_pop(p);
@@ -556,11 +683,31 @@ static void on_turn_timer(uv_timer_t *t)
         }
         if (p->closed) {
             peer_wait_drop(p);
+            pass_turn(r, env, p);
         }
         p->turn_listed = false;
         peer_unref(p);
     }
     free(ready);
+}
+
+/* p closed, perhaps just after room in a share was given to it: the room goes to the next
+ * connection in the share's line instead (else a line could wait with room and nothing in
+ * flight to wake it). */
+static void pass_turn(struct router *r, const struct op_env *env, struct peer *p)
+{
+    for (int k = SHARE_ADDR; k <= SHARE_USER; k++) {
+        enum share_kind kind = (enum share_kind)k;
+        struct share *sh = *hold_of(p, kind).share;
+        if (!sh && (kind == SHARE_ADDR || p->caller.role)) {
+            char key[sizeof sh->key];
+            share_key(p, kind, key);
+            sh = share_find(r, kind, key, false);
+        }
+        if (sh) {
+            share_wake(r, env->cfg, sh, kind, 1);
+        }
+    }
 }
 
 static void list_ready(struct router *r, struct peer *p)
@@ -582,43 +729,75 @@ static void list_ready(struct router *r, struct peer *p)
     }
 }
 
-/* A request of p ended while others wait, or while its address's share counts it: the share
- * gives the room to the first connection waiting for it, and p's own waiting requests run at
- * the next turn of the loop (not here, inside whatever answered the request). */
+/* Gives room in sh to up to n connections of its line, first come first: each is listed to
+ * run its waiting requests at the next turn of the loop (the closed ones and those with
+ * nothing waiting leave the line). */
+static void share_wake(struct router *r, const struct config *cfg, struct share *sh,
+                       enum share_kind kind, uint32_t n)
+{
+    while (n && sh->blocked_head && sh->in_flight < share_bound(cfg, kind)) {
+        struct peer *b = sh->blocked_head;
+        sh->blocked_head = *next_of(b, kind);
+        if (!sh->blocked_head) {
+            sh->blocked_tail = NULL;
+        }
+        *hold_of(b, kind).blocked = false;
+        *next_of(b, kind) = NULL;
+        bool runs = !b->closed && b->n_waiting;
+        if (runs) {
+            list_ready(r, b);
+            n--;
+        }
+        peer_unref(b);
+    }
+}
+
+/* The requests in flight of p that its share of that kind counts are at most p's requests in
+ * flight (they are among them): when p has fewer now, the share gets the difference back and
+ * gives the room to the first connections waiting for it. (A request that ended may have been
+ * one the share did not count, a logged-in connection's trip.pos: then the share holds that
+ * room until p's requests in flight fall again; never less than it should.) A user's share is
+ * let go when the connection closed or acts as someone else, an address's when it counts
+ * nothing. */
+static void share_settle(struct router *r, const struct config *cfg, struct peer *p,
+                         enum share_kind kind)
+{
+    struct hold h = hold_of(p, kind);
+    struct share *sh = *h.share;
+    if (!sh) {
+        return;
+    }
+    uint32_t freed = 0;
+    if (*h.counted > p->in_flight) {
+        freed = *h.counted - p->in_flight;
+        sh->in_flight -= freed;
+        *h.counted = p->in_flight;
+    }
+    if (*h.counted == 0 &&
+        (kind == SHARE_ADDR || p->closed || !share_is_callers(sh, p))) {
+        share_release(p, kind);
+    }
+    share_wake(r, cfg, sh, kind, freed);
+}
+
+/* A request of p ended while others wait, or while a share counts more of its requests than
+ * it has in flight, or p closed holding a user's share: the shares settle, and p's own
+ * waiting requests run at the next turn of the loop (not here, inside whatever answered the
+ * request). */
 static void on_turn(struct peer *p, void *ctx)
 {
     struct router *r = ctx;
     const struct config *cfg = r->env->cfg;
-    struct share *sh = p->share;
-    if (sh && p->share_counted) {
-        sh->in_flight--;
-        if (--p->share_counted == 0) {
-            p->share = NULL;
-            sh->refs--;
-        }
-        while (sh->blocked_head && sh->in_flight < (uint32_t)cfg->addr_in_flight_anon) {
-            struct peer *b = sh->blocked_head;
-            sh->blocked_head = b->share_next;
-            if (!sh->blocked_head) {
-                sh->blocked_tail = NULL;
-            }
-            b->share_blocked = false;
-            b->share_next = NULL;
-            bool runs = !b->closed && b->n_waiting;
-            if (runs) {
-                list_ready(r, b);
-            }
-            peer_unref(b);
-            if (runs) {
-                break;
-            }
-        }
-    }
+    share_settle(r, cfg, p, SHARE_ADDR);
+    share_settle(r, cfg, p, SHARE_USER);
     if (p->closed) {
         peer_wait_drop(p);
         return;
     }
-    if (p->n_waiting && p->in_flight < in_flight_bound(cfg, p)) {
+    /* A connection in a share's line waits there for its turn (the room its own request
+     * gave back went to the first in the line). */
+    if (p->n_waiting && p->in_flight < in_flight_bound(cfg, p) && !p->share_blocked &&
+        !p->user_blocked) {
         list_ready(r, p);
     }
 }

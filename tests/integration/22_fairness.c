@@ -13,7 +13,12 @@
  * change. A first test checks the waiting lines: requests past a connection's share wait and
  * are all answered (before and after login), 100 connections of one address share its room
  * (their auth.resume wait, none is refused), and a client that leaves with requests waiting
- * leaks nothing (under valgrind). */
+ * leaks nothing (under valgrind). The last two tests flood after login: one user (school A's
+ * admin) opens USER_CONNS connections with its session, each keeping USER_IN_FLIGHT_EACH
+ * sys.status in flight (its connection bound raised to allow it): 15,000 in all, past the
+ * database queue. Without the user's share (CLASSMENT_USER_IN_FLIGHT out of the way) the
+ * others get `unavailable`; with the default share they all get their normal answers and the
+ * flooder only normal answers and `rate_limited`, never `unavailable`. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +51,8 @@
 #define JUNK_TOKEN "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" /* 43 characters, no session */
 #define STATUS_IN_FLIGHT 8000 /* per sys.status flooder: two of them pass the queue's 10,000 */
 #define PING_IN_FLIGHT 4000
+#define USER_CONNS 6
+#define USER_IN_FLIGHT_EACH 2500 /* 6 x 2500 = 15,000: past the queue's 10,000 */
 
 /* ---- a raw, non-blocking WebSocket client (masked frames with a zero key) ---- */
 
@@ -165,6 +172,25 @@ static size_t put_request(uint8_t *out, uint32_t id, const char *op)
     return n + len;
 }
 
+/* {id: id, op: auth.resume, args: {token: token}} in msgpack, into out (room for 128 bytes);
+ * returns its length. */
+static size_t put_resume(uint8_t *out, uint32_t id, const char *token)
+{
+    size_t n = put_request(out, id, "auth.resume");
+    size_t len = strlen(token);
+    out[0] = 0x83;
+    memcpy(out + n, "\xa4" "args" "\x81\xa5" "token", 12);
+    n += 12;
+    if (len < 32) {
+        out[n++] = (uint8_t)(0xa0 | len);
+    } else {
+        out[n++] = 0xd9;
+        out[n++] = (uint8_t)len;
+    }
+    memcpy(out + n, token, len);
+    return n + len;
+}
+
 /* What a client's replies were. */
 struct tally {
     uint64_t replies, ok, rate_limited, with_retry, unavailable, other, events;
@@ -260,11 +286,13 @@ static int raw_pump(struct raw *r, struct tally *t)
     return r->closed ? -1 : 0;
 }
 
-/* Sends one request and waits (up to 10 s) for the reply to it; tallies it. */
-static void raw_call(struct raw *r, uint32_t id, const char *op, struct tally *t)
+/* Sends one request (a msgpack payload of len bytes, under 128) and waits (up to 10 s) for
+ * the reply to it; tallies it. */
+static void raw_call_payload(struct raw *r, const uint8_t *payload, size_t len, const char *op,
+                             struct tally *t)
 {
-    uint8_t payload[64], frame[80];
-    size_t n = put_frame(frame, payload, put_request(payload, id, op));
+    uint8_t frame[144];
+    size_t n = put_frame(frame, payload, len);
     if (write(r->fd, frame, n) != (ssize_t)n) {
         t->other++;
         return;
@@ -282,6 +310,13 @@ static void raw_call(struct raw *r, uint32_t id, const char *op, struct tally *t
     }
 }
 
+/* Sends {id, op} and waits (up to 10 s) for the reply to it; tallies it. */
+static void raw_call(struct raw *r, uint32_t id, const char *op, struct tally *t)
+{
+    uint8_t payload[64];
+    raw_call_payload(r, payload, put_request(payload, id, op), op, t);
+}
+
 /* ---- flooders ---- */
 
 struct flood {
@@ -289,6 +324,7 @@ struct flood {
     const char *op;
     int in_flight;       /* requests kept unanswered */
     int ms;
+    const char *token;   /* logs in with auth.resume first (NULL: stays anonymous) */
     pthread_t thread;
     uint64_t sent;
     struct tally t;
@@ -304,6 +340,18 @@ static void *flood_run(void *arg)
     if (!r) {
         fl->failed = true;
         return NULL;
+    }
+    if (fl->token) {
+        uint8_t payload[128];
+        struct tally login = { 0 };
+        raw_call_payload(r, payload, put_resume(payload, 0xfffffff0u, fl->token),
+                         "auth.resume", &login);
+        if (login.ok != 1) {
+            fprintf(stderr, "flooder: auth.resume: %s\n", login.other_example);
+            fl->failed = true;
+            raw_free(r);
+            return NULL;
+        }
     }
     size_t cap = 256 * 40;
     uint8_t *out = malloc(cap);
@@ -348,10 +396,17 @@ static void *flood_run(void *arg)
     return NULL;
 }
 
+static void flood_start_as(struct flood *fl, int port, const char *op, int in_flight,
+                           const char *token)
+{
+    *fl = (struct flood){ .port = port, .op = op, .in_flight = in_flight, .ms = FLOOD_MS,
+                          .token = token };
+    assert_int_equal(pthread_create(&fl->thread, NULL, flood_run, fl), 0);
+}
+
 static void flood_start(struct flood *fl, int port, const char *op, int in_flight)
 {
-    *fl = (struct flood){ .port = port, .op = op, .in_flight = in_flight, .ms = FLOOD_MS };
-    assert_int_equal(pthread_create(&fl->thread, NULL, flood_run, fl), 0);
+    flood_start_as(fl, port, op, in_flight, NULL);
 }
 
 static void flood_report(const char *name, const struct flood *fl)
@@ -394,7 +449,9 @@ static void others_run(struct others *o, struct tauth_login *a, struct tauth_log
     uint32_t id = 1;
     while (tsys_left_ms(end) > 0) {
         tally_call(&o->list_b, b->c, "student.list");
-        tally_call(&o->status_a, a->c, "sys.status");
+        if (a) {
+            tally_call(&o->status_a, a->c, "sys.status");
+        }
         if (anon) {
             raw_call(anon, id++, "sys.status", &o->status_anon);
         }
@@ -625,12 +682,122 @@ static void test_requests_past_the_share_wait_their_turn(void **state)
     tfix_end(h, true, NULL);
 }
 
+/* ---- one user's connections flooding after login ---- */
+
+struct user_run {
+    struct flood fl[USER_CONNS];
+    struct others o;
+};
+
+/* USER_CONNS connections of school A's admin (a's session) flood sys.status for FLOOD_MS;
+ * meanwhile school B's admin lists students and an anonymous client from another address asks
+ * sys.status. */
+static void run_user_flood(struct harness *h, struct tauth_login *a, struct tauth_login *b,
+                           struct user_run *run)
+{
+    int port = harness_port(h);
+    struct raw *anon = raw_open(port, "127.0.0.2");
+    assert_non_null(anon);
+    for (int i = 0; i < USER_CONNS; i++) {
+        flood_start_as(&run->fl[i], port, "sys.status", USER_IN_FLIGHT_EACH, a->token);
+    }
+    tsys_sleep_ms(300); /* the floods are under way */
+    others_run(&run->o, NULL, b, anon, FLOOD_MS - 800);
+    for (int i = 0; i < USER_CONNS; i++) {
+        pthread_join(run->fl[i].thread, NULL);
+    }
+    raw_free(anon);
+    for (int i = 0; i < USER_CONNS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "user flooder %d", i + 1);
+        flood_report(name, &run->fl[i]);
+    }
+    fprintf(stderr, "meanwhile, %d rounds of the others:\n", run->o.rounds);
+    others_report("school B's admin, student.list", &run->o.list_b);
+    others_report("anonymous from 127.0.0.2, sys.status", &run->o.status_anon);
+    for (int i = 0; i < USER_CONNS; i++) {
+        assert_false(run->fl[i].failed);
+    }
+}
+
+/* The per-connection bound raised so that one user's few connections keep 15,000 requests in
+ * flight, and the per-connection rate out of the way: only the user's share stands between
+ * them and the database queue. */
+#define USER_FLOOD_ENV                                                                      \
+    "CLASSMENT_CONN_IN_FLIGHT=2500", "CLASSMENT_CONN_RATE=1000000", "CLASSMENT_LOG=info"
+
+/* Without the user's share (its bound out of the way), one user's connections fill the queue:
+ * the others' requests fail. */
+static void test_without_the_user_share_one_users_connections_reach_the_others(void **state)
+{
+    (void)state;
+    static const char *const env[] = { USER_FLOOD_ENV, "CLASSMENT_USER_IN_FLIGHT=100000",
+                                       "CLASSMENT_CONN_WAITING=65536", NULL };
+    struct harness *h = NULL;
+    struct tauth_login a = { 0 }, b = { 0 };
+    assert_int_equal(tfix_two_schools(&h, &(struct harness_opts){ .env = env }, &a, &b), 0);
+    struct user_run run = { 0 };
+    run_user_flood(h, &a, &b, &run);
+    uint64_t others = run.o.list_b.unavailable + run.o.status_anon.unavailable;
+    fprintf(stderr, "without the user's share: %llu of the others' requests unavailable\n",
+            (unsigned long long)others);
+    assert_true(others > 0);
+    tauth_login_close(&a);
+    tauth_login_close(&b);
+    assert_int_equal(harness_stop(h, 30000), 0);
+    tfix_end(h, true, NULL);
+}
+
+/* With the user's share (the default, 256 in flight for all of a user's connections), the
+ * same flood leaves the others their normal answers; the flooder waits or is refused
+ * rate_limited with a time to wait, never unavailable. */
+static void test_one_users_connections_share_its_room_in_flight(void **state)
+{
+    (void)state;
+    static const char *const env[] = { USER_FLOOD_ENV, NULL };
+    struct harness *h = NULL;
+    struct tauth_login a = { 0 }, b = { 0 };
+    assert_int_equal(tfix_two_schools(&h, &(struct harness_opts){ .env = env }, &a, &b), 0);
+    int port = harness_port(h);
+    long long waited_before = tauth_metric(port, "classment_requests_waited_total");
+    struct user_run run = { 0 };
+    run_user_flood(h, &a, &b, &run);
+    check_all_normal("school B's admin, student.list", &run.o.list_b);
+    check_all_normal("anonymous from another address, sys.status", &run.o.status_anon);
+    uint64_t ok = 0, limited = 0;
+    for (int i = 0; i < USER_CONNS; i++) {
+        const struct flood *fl = &run.fl[i];
+        assert_int_equal(fl->t.unavailable, 0);
+        assert_int_equal(fl->t.other, 0);
+        assert_int_equal(fl->t.with_retry, fl->t.rate_limited);
+        ok += fl->t.ok;
+        limited += fl->t.rate_limited;
+    }
+    long long waited = tauth_metric(port, "classment_requests_waited_total") - waited_before;
+    long long waiting = tauth_metric(port, "classment_rate_limited_total{reason=\"waiting\"}");
+    fprintf(stderr, "the user's connections: %llu ok, %llu rate_limited; metrics: waited %lld, "
+                    "rate_limited waiting %lld\n",
+            (unsigned long long)ok, (unsigned long long)limited, waited, waiting);
+    assert_true(ok > 0 && limited > 0 && waited > 0);
+    assert_int_equal((uint64_t)waiting, limited);
+    /* Afterwards the user is served as before, and the server stops cleanly (in a sanitizer
+     * build: nothing leaked). */
+    TAUTH_OK(a.c, "sys.status", NULL);
+    TAUTH_OK(b.c, "student.list", NULL);
+    tauth_login_close(&a);
+    tauth_login_close(&b);
+    assert_int_equal(harness_stop(h, 30000), 0);
+    tfix_end(h, true, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests_past_the_share_wait_their_turn),
         cmocka_unit_test(test_without_the_bounds_the_floods_reach_the_others),
         cmocka_unit_test(test_a_flood_leaves_every_other_client_its_normal_answers),
+        cmocka_unit_test(test_without_the_user_share_one_users_connections_reach_the_others),
+        cmocka_unit_test(test_one_users_connections_share_its_room_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,7 @@ static void test_load_applies_defaults_when_only_the_key_file_is_set(void **stat
     assert_int_equal(c.addr_public_rate, 50);
     assert_int_equal(c.addr_public_burst, 200);
     assert_int_equal(c.addr_in_flight_anon, 256);
+    assert_int_equal(c.user_in_flight, 256);
     config_deinit(&c);
     assert_true(is_zeroed(&c));
 }
@@ -653,6 +654,8 @@ static void test_tracking_and_retention_ranges(void **state)
           "1000000", "1000001", 1, 1000000 },
         { "CLASSMENT_ADDR_IN_FLIGHT_ANON", offsetof(struct config, addr_in_flight_anon), "1",
           "0", "100000", "100001", 1, 100000 },
+        { "CLASSMENT_USER_IN_FLIGHT", offsetof(struct config, user_in_flight), "1", "0",
+          "100000", "100001", 1, 100000 },
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         check_int(ranges[i].var, ranges[i].min, ranges[i].offset, ranges[i].min_v);
@@ -715,7 +718,7 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
     for (const char *p = text; (p = strstr(p, "\n  CLASSMENT_")); p++) {
         vars++;
     }
-    assert_int_equal(vars, 41);
+    assert_int_equal(vars, 42);
     free(text);
 }
 
