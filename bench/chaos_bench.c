@@ -3,7 +3,8 @@
  * From a records fixture (classment-fixture records):
  *   writers  --writers W class teachers, each creating homework (homework.create) one at a
  *            time, one every 200 ms; every acknowledged title goes to --acked FILE, one a line,
- *            so that bench/run can check afterwards that the database holds each of them;
+ *            so that bench/run can check afterwards that the database holds each of them (and
+ *            every refused one to --unacked FILE: how many were done after all);
  *   readers  --readers R class teachers, each alternating sys.ping (answered from memory) and
  *            homework.list (the database) every 100 ms, one in flight: latency p50/p99/max of
  *            each, answers by code, the seconds in which the database was seen down, and
@@ -78,7 +79,7 @@ static struct {
     uint64_t t0_ns;
     uv_timer_t tick;
     bool stopping;
-    FILE *acked;
+    FILE *acked, *unacked; /* titles answered ok, and refused */
     const char *label;
     char due_on[11];
     msgpack_sbuffer sb;
@@ -225,6 +226,8 @@ static void on_good_reply(struct client *c, const struct bench_reply *r)
         judge(c, r, "homework.create");
         if (r->ok && B.acked) {
             fprintf(B.acked, "%s\n", c->title);
+        } else if (!r->ok && B.unacked) {
+            fprintf(B.unacked, "%s\n", c->title);
         }
         c->due_ns += 200000000ull;
     } else if (c->db_turn) {
@@ -563,12 +566,12 @@ static void usage(void)
             "usage: chaos_bench --fixture RECORDS.json --url ws://127.0.0.1:PORT/v1/ws "
             "[--seconds S] [--writers W] [--readers R] [--flood-conns F] [--flood-from ADDR] "
             "[--flood-start S] [--flood-stop S] [--stalled K] [--stalled-from ADDR] "
-            "[--acked FILE] [--label NAME]\n");
+            "[--acked FILE] [--unacked FILE] [--label NAME]\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *fixture = NULL, *url = NULL, *acked = NULL;
+    const char *fixture = NULL, *url = NULL, *acked = NULL, *unacked = NULL;
     const char *flood_from = "127.0.0.2", *stalled_from = "127.0.0.3";
     B.seconds = 90;
     B.writers = 4;
@@ -585,7 +588,8 @@ int main(int argc, char **argv)
         { "flood-from", required_argument, NULL, 'a' },  { "flood-start", required_argument, NULL, 'b' },
         { "flood-stop", required_argument, NULL, 'e' },  { "stalled", required_argument, NULL, 'k' },
         { "stalled-from", required_argument, NULL, 'A' }, { "acked", required_argument, NULL, 'o' },
-        { "label", required_argument, NULL, 'l' },       { NULL, 0, NULL, 0 },
+        { "label", required_argument, NULL, 'l' },       { "unacked", required_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 },
     };
     int o;
     bool good = true;
@@ -603,6 +607,7 @@ int main(int argc, char **argv)
         case 'k': good = bench_parse_count(optarg, 0, 1000, &B.stalled); break;
         case 'A': stalled_from = optarg; break;
         case 'o': acked = optarg; break;
+        case 'U': unacked = optarg; break;
         case 'l': B.label = optarg; break;
         default: good = false; break;
         }
@@ -617,8 +622,9 @@ int main(int argc, char **argv)
                 B.n_rows, B.writers + B.readers);
         return 1;
     }
-    if (acked && !(B.acked = fopen(acked, "w"))) {
-        fprintf(stderr, "chaos_bench: cannot write %s\n", acked);
+    if ((acked && !(B.acked = fopen(acked, "w"))) ||
+        (unacked && !(B.unacked = fopen(unacked, "w")))) {
+        fprintf(stderr, "chaos_bench: cannot write %s\n", B.acked ? unacked : acked);
         return 1;
     }
     wsconn_process_init();
@@ -675,7 +681,7 @@ int main(int argc, char **argv)
     free(B.clients);
     free(B.rows);
     msgpack_sbuffer_destroy(&B.sb);
-    if (B.acked && fclose(B.acked) != 0) {
+    if ((B.acked && fclose(B.acked) != 0) || (B.unacked && fclose(B.unacked) != 0)) {
         rc = 1;
     }
     uv_loop_close(B.loop);
