@@ -57,6 +57,9 @@ void metrics_render(const struct metrics *m, const struct op_metrics *ops, int n
     counter(out, "classment_heartbeat_drops_total", "counter",
             "Connections dropped after three heartbeat periods without a message or pong.",
             m->heartbeat_drops);
+    counter(out, "classment_close_timeouts_total", "counter",
+            "Closing connections dropped without a clean close at their deadline.",
+            m->close_timeouts);
     counter(out, "classment_batched_writes_total", "counter",
             "Socket writes that carried several queued frames at once.", m->batched_writes);
     counter(out, "classment_refused_connections_total", "counter",

@@ -37,6 +37,7 @@ struct metrics {
     uint64_t malformed_frames;
     uint64_t slow_closes;        /* connections closed because their queue filled */
     uint64_t heartbeat_drops;    /* connections dropped after three silent heartbeat periods */
+    uint64_t close_timeouts;     /* closing connections dropped at their deadline, unflushed */
     uint64_t batched_writes;     /* writes that carried more than one queued frame */
     uint64_t refused_connections;/* closed at accept: too close to the descriptor limit */
     uint64_t sealed_open_failures; /* sealed values sent as nil because they did not open */

@@ -70,6 +70,7 @@ static void sweep_closing(struct server *srv, uint64_t now)
         }
         if (!s->close_killed) {
             s->close_killed = true;
+            srv->env->metrics->close_timeouts++;
             log_event(LOG_INFO, "ws", "dropping connection that did not close in time",
                       "conn=%llu close_sent=%d", (unsigned long long)s->peer->id,
                       s->close_sent);

@@ -294,12 +294,12 @@ static void test_render_counters_with_help_and_type(void **state)
         .malformed_frames = 5, .slow_closes = 1, .refused_connections = 6,
         .heartbeat_drops = 7, .batched_writes = 8, .sealed_open_failures = 9,
         .fair_waited = 10, .fair_refused_waiting = 11, .fair_refused_rate = 12,
-        .fair_refused_address = 13,
+        .fair_refused_address = 13, .close_timeouts = 14,
     };
     struct strbuf out;
     strbuf_init(&out);
     metrics_render(&m, NULL, 0, &out);
-    assert_true(check_exposition(out.data) == 18);
+    assert_true(check_exposition(out.data) == 19);
     assert_has_line(out.data, "# TYPE classment_connections gauge");
     assert_has_line(out.data, "classment_connections 3");
     assert_has_line(out.data, "# TYPE classment_connections_total counter");
@@ -314,6 +314,7 @@ static void test_render_counters_with_help_and_type(void **state)
     assert_has_line(out.data, "classment_slow_closes_total 1");
     assert_has_line(out.data, "classment_refused_connections_total 6");
     assert_has_line(out.data, "classment_heartbeat_drops_total 7");
+    assert_has_line(out.data, "classment_close_timeouts_total 14");
     assert_has_line(out.data, "classment_sealed_open_failures_total 9");
     assert_has_line(out.data, "classment_batched_writes_total 8");
     assert_has_line(out.data, "classment_requests_waited_total 10");
