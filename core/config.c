@@ -134,6 +134,11 @@ static const struct var vars[] = {
     { .name = "CLASSMENT_SEND_QUEUE", .type = VAR_INT,
       .offset = offsetof(struct config, send_queue_max), .fallback = "256", .min = 8,
       .max = 65536, .meaning = "messages queued per connection before it counts as too slow" },
+    { .name = "CLASSMENT_SOCKET_SNDBUF", .type = VAR_INT,
+      .offset = offsetof(struct config, socket_sndbuf), .fallback = "131072", .min = 0,
+      .max = 16 << 20,
+      .meaning = "kernel send buffer of each client socket in bytes (SO_SNDBUF; 0: the "
+                 "kernel's autotuning, up to net.ipv4.tcp_wmem's 4 MiB)" },
     { .name = "CLASSMENT_CONN_IN_FLIGHT", .type = VAR_INT,
       .offset = offsetof(struct config, conn_in_flight), .fallback = "32", .min = 1,
       .max = 100000,

@@ -31,6 +31,7 @@ struct config {
     int heartbeat_s;         /* CLASSMENT_HEARTBEAT_S */
     size_t max_message_bytes;/* CLASSMENT_MAX_MESSAGE */
     int send_queue_max;      /* CLASSMENT_SEND_QUEUE; messages per connection */
+    int socket_sndbuf;       /* CLASSMENT_SOCKET_SNDBUF; bytes, 0: the kernel's autotuning */
     /* Fair shares (gateway/router.c, docs/operations.md): requests of one connection handled
      * at once (fewer before login), how many more may wait their turn, its requests per
      * second, the public database requests per second (and burst) of one address, and the

@@ -2,9 +2,11 @@
  * from the server's configuration), GET /v1/calendar/<token>.ics (gateway/calendar_http.c),
  * GET /v1/report-cards/<token>.pdf (gateway/report_card_http.c) and the static pages in web/,
  * with the security and caching headers the pages rely on. */
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "academics/report_cards.h"
@@ -424,6 +426,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (srv->fd_limit > 0 && fd >= srv->fd_limit - FD_RESERVE) {
             srv->env->metrics->refused_connections++;
             return 1;
+        }
+        /* A fixed send buffer instead of the kernel's autotuning (up to 4 MiB a socket): a
+         * client that stops reading then holds a few hundred KB of the server's memory, not
+         * megabytes, and fills its send queue, to be judged too slow, that much sooner. The
+         * fan-out's messages are small; large replies go out over several writable turns. */
+        int sndbuf = srv->cfg->socket_sndbuf;
+        if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0) {
+            log_event(LOG_WARN, "http", "cannot set the socket's send buffer", "errno=%d",
+                      errno);
         }
         return 0;
     }

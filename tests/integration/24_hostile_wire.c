@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests/support/harness.h"
@@ -140,6 +141,42 @@ static void test_slow_client_that_keeps_talking_is_closed_within_bound(void **st
     harness_passed(*state);
 }
 
+/* A client that never reads, its own receive buffer small, is judged too slow as soon as the
+ * server's send buffer for it (CLASSMENT_SOCKET_SNDBUF, 128 KiB: the kernel makes it 256) and
+ * its send queue are full: here after about 4,000 answers, against some 40,000 when the
+ * kernel's autotuning lets the socket grow to 4 MiB (CLASSMENT_SOCKET_SNDBUF=0). The pings go
+ * in paced batches, so the count sent is about the count answered. */
+static void test_non_reading_client_is_judged_after_little(void **state)
+{
+    int port = harness_port(*state);
+    double before = metric(port, "classment_slow_closes_total");
+    struct wsclient *c = wsclient_new(port);
+    assert_non_null(c);
+    int small = 4096;
+    assert_int_equal(setsockopt(wsclient_fd(c), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    enum { BATCH = 500, LIMIT = 150000, JUDGED_WITHIN = 15000 };
+    size_t batch_len;
+    uint8_t *batch = build_pings(BATCH, &batch_len);
+    int sent = 0;
+    while (sent < LIMIT && metric(port, "classment_slow_closes_total") <= before) {
+        if (wsclient_send_raw(c, batch, batch_len) != 0) {
+            break; /* closed: the metric says why */
+        }
+        sent += BATCH;
+        usleep(10 * 1000);
+    }
+    free(batch);
+    uint64_t deadline = tsys_mono_ms() + 5000;
+    while (metric(port, "classment_slow_closes_total") <= before && tsys_left_ms(deadline) > 0) {
+        usleep(50 * 1000);
+    }
+    fprintf(stderr, "non-reading client judged too slow after %d pings\n", sent);
+    assert_true(metric(port, "classment_slow_closes_total") > before);
+    assert_true(sent <= JUDGED_WITHIN);
+    wsclient_free(c);
+    harness_passed(*state);
+}
+
 /* A client announces a 128 MiB frame and streams 56 MiB of it without reading: past the
  * 16 MiB the server reads and throws away, it is closed with 1009. Every byte it sends is
  * still taken (no reset cuts its stream off: the 40 MiB after the close are more than the
@@ -255,6 +292,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_slow_client_that_keeps_talking_is_closed_within_bound,
+                                        harness_setup, harness_teardown),
+        cmocka_unit_test_setup_teardown(test_non_reading_client_is_judged_after_little,
                                         harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_oversize_stream_reads_1009_close_not_a_reset,
                                         harness_setup, harness_teardown),

@@ -113,6 +113,7 @@ static void test_load_applies_defaults_when_only_the_key_file_is_set(void **stat
     assert_int_equal(c.addr_public_burst, 200);
     assert_int_equal(c.addr_in_flight_anon, 256);
     assert_int_equal(c.user_in_flight, 256);
+    assert_int_equal(c.socket_sndbuf, 131072);
     config_deinit(&c);
     assert_true(is_zeroed(&c));
 }
@@ -420,6 +421,17 @@ static void test_send_queue_accepts_8_to_65536(void **state)
     check_int_refused("CLASSMENT_SEND_QUEUE", "many");
 }
 
+static void test_socket_sndbuf_accepts_0_to_16_mib(void **state)
+{
+    (void)state;
+    const size_t off = offsetof(struct config, socket_sndbuf);
+    check_int("CLASSMENT_SOCKET_SNDBUF", "0", off, 0);
+    check_int("CLASSMENT_SOCKET_SNDBUF", "16777216", off, 16 << 20);
+    check_int_refused("CLASSMENT_SOCKET_SNDBUF", "-1");
+    check_int_refused("CLASSMENT_SOCKET_SNDBUF", "16777217");
+    check_int_refused("CLASSMENT_SOCKET_SNDBUF", "128k");
+}
+
 /* --- CLASSMENT_ENV and CLASSMENT_KEY_FILE --- */
 
 static void test_production_without_key_file_is_refused_naming_key_file(void **state)
@@ -718,7 +730,7 @@ static void test_help_shows_meaning_range_and_default_of_each_variable(void **st
     for (const char *p = text; (p = strstr(p, "\n  CLASSMENT_")); p++) {
         vars++;
     }
-    assert_int_equal(vars, 42);
+    assert_int_equal(vars, 43);
     free(text);
 }
 
@@ -793,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_accepts_5_to_3600),
         cmocka_unit_test(test_max_message_accepts_1024_to_16_mib),
         cmocka_unit_test(test_send_queue_accepts_8_to_65536),
+        cmocka_unit_test(test_socket_sndbuf_accepts_0_to_16_mib),
         cmocka_unit_test(test_production_without_key_file_is_refused_naming_key_file),
         cmocka_unit_test(test_development_needs_no_key_file),
         cmocka_unit_test(test_env_refuses_other_words),
