@@ -387,11 +387,22 @@ static void stop_all(void)
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
-    if (since_start_s() >= B.seconds) {
-        stop_all();
-        return;
-    }
     uint64_t now = now_ns();
+    /* The time is up: no new requests; the answers still due get up to 10 s, then every
+     * request without one counts as unanswered. */
+    bool draining = since_start_s() >= B.seconds;
+    if (draining) {
+        bool waiting = false;
+        for (size_t i = 0; i < B.n_clients && !waiting; i++) {
+            const struct client *c = &B.clients[i];
+            waiting = (c->kind == WRITER || c->kind == READER) && c->phase == P_READY &&
+                      c->sent_ns;
+        }
+        if (!waiting || since_start_s() >= B.seconds + ANSWER_TIMEOUT_NS / 1e9) {
+            stop_all();
+            return;
+        }
+    }
     bool window = flood_window();
     for (size_t i = 0; i < B.n_clients; i++) {
         struct client *c = &B.clients[i];
@@ -403,10 +414,16 @@ static void on_tick(uv_timer_t *t)
             }
             if (c->sent_ns && now - c->sent_ns > ANSWER_TIMEOUT_NS) {
                 B.unanswered++;
+                fprintf(stderr, "chaos_bench: no answer in 10 s to %s (request %llu) sent at "
+                                "second %.1f\n",
+                        c->kind == WRITER ? "homework.create"
+                                          : c->db_turn ? "homework.list" : "sys.ping",
+                        (unsigned long long)(c->next_id - 1),
+                        (double)(c->sent_ns - B.t0_ns) / 1e9);
                 c->sent_ns = 0;
                 c->due_ns = now;
             }
-            if (!c->sent_ns && c->due_ns <= now) {
+            if (!draining && !c->sent_ns && c->due_ns <= now) {
                 c->sent_ns = now;
                 if (c->kind == WRITER) {
                     send_homework_create(c);
