@@ -5,7 +5,8 @@
 // editor (stops placed by clicking a map, then route.create) and a live map of the school's
 // running buses (trip.mine, trip.subscribe, trip.pos events).
 import { Classment } from "/common/classment.js";
-import { setupLogin } from "/common/login.js";
+import { buildLogin, setupSession, showAppBox, showLoginBox } from "/common/login.js";
+import { fillStrings } from "/common/text.js";
 import { t } from "/admin/strings.js";
 
 const ROLE = "admin";
@@ -23,7 +24,6 @@ const cm = new Classment({ app: "admin", onState: showConn, tokenKey: TOKEN_KEY 
 
 let config = null;
 let schema = null;           // [{name, roles, public, args}] from sys.schema
-let loggedOutByUser = false;
 
 // ---- small helpers ----------------------------------------------------------------------
 
@@ -38,14 +38,6 @@ function el(tag, props = {}, ...children) {
   }
   for (const c of children) if (c != null) e.append(c);
   return e;
-}
-
-function fillStrings() {
-  for (const e of document.querySelectorAll("[data-s]")) e.textContent = t(e.dataset.s);
-  for (const e of document.querySelectorAll("[data-s-label]")) {
-    e.setAttribute("aria-label", t(e.dataset.sLabel));
-  }
-  document.title = t("title");
 }
 
 function showConn(state) {
@@ -648,24 +640,27 @@ const live = {
 // ---- login and session ------------------------------------------------------------------
 
 function showLogin(msg) {
-  $("app").hidden = true;
-  $("logout").hidden = true;
   $("whoami").textContent = "";
-  $("login").hidden = false;
-  $("login-msg").textContent = msg || "";
+  showLoginBox(msg);
 }
 
 function showApp() {
-  $("login").hidden = true;
-  $("app").hidden = false;
-  $("logout").hidden = false;
+  showAppBox();
   if (cm.user) $("whoami").textContent = t("whoami", { name: cm.user.name });
 }
 
 function setupLoginForm() {
-  setupLogin(cm, t, {
-    onUser: (user) => { if (user.role === ROLE) start(); },
-    onLogout: () => { loggedOutByUser = true; },
+  return setupSession(cm, t, {
+    role: ROLE,
+    wrongRole: "login.notAdmin",
+    onUser: () => start(),
+    showApp,
+    showLogin,
+    onOut: () => {
+      live.clear();
+      current = null;
+      for (const p of document.querySelectorAll(".panel")) p.hidden = true;
+    },
   });
 }
 
@@ -677,31 +672,13 @@ function start() {
   else live.resubscribe();
 }
 
-function onSession(user) {
-  if (user && user.role !== ROLE) {
-    loggedOutByUser = true;
-    cm.logout().then(() => { $("login-msg").textContent = t("login.notAdmin"); });
-    return;
-  }
-  if (user) {
-    loggedOutByUser = false;
-    showApp();
-  } else {
-    live.clear();
-    current = null;
-    for (const p of document.querySelectorAll(".panel")) p.hidden = true;
-    showLogin(loggedOutByUser ? "" : t("sessionEnded"));
-    loggedOutByUser = false;
-    $("phone").focus();
-  }
-}
-
 // ---- start ------------------------------------------------------------------------------
 
 async function main() {
-  fillStrings();
+  buildLogin();
+  fillStrings(t);
   showConn("connecting");
-  setupLoginForm();
+  const onSession = setupLoginForm();
   for (const b of document.querySelectorAll("#sidebar .tools button")) {
     b.addEventListener("click", () => showPanel(b.dataset.panel, b));
   }

@@ -1,31 +1,19 @@
 // strings.js: every text the admin console shows, in one object per language. A translation
 // (Hindi: add `hi`) copies `en` and changes the values; {name} marks a value filled in.
 // Operation and argument names come from the server's sys.schema and are shown as they are.
+// The texts the pages share (connection, login box) are in /common/strings.js; the admin's
+// login heading and suspended-account text differ.
+import { translator } from "/common/text.js";
+
 export const STRINGS = {
   en: {
     title: "Classment admin",
-    conn: { connecting: "Connecting…", online: "Connected", offline: "Offline: reconnecting…" },
     login: {
       heading: "Admin log in",
-      phoneLabel: "Mobile number",
-      sendCode: "Send code",
-      sendAgain: "Send the code again",
-      wait: "Send again in {s} s",
-      codeLabel: "6-digit code from the SMS",
-      verify: "Log in",
-      sent: "If this number is registered, a code is on its way by SMS.",
-      badPhone: "That does not look like a mobile number.",
-      badCode: "Enter the 6 digits from the SMS.",
-      wrongCode: "Wrong or expired code. Try again or ask for a new code.",
       suspended: "Your school's account is not active.",
-      rateLimited: "Too many tries. Please wait {s} seconds.",
-      offline: "No connection. Check your network and try again.",
-      failed: "Something went wrong. Please try again.",
       notAdmin: "This console is for school admins. Parents and drivers have their own pages: /parent and /driver.",
     },
     whoami: "{name} (admin)",
-    logout: "Log out",
-    sessionEnded: "You were logged out. Please log in again.",
     nav: "Console",
     schemaFailed: "Could not load the list of operations. It will be tried again when the connection is back.",
     live: {
@@ -98,12 +86,4 @@ export const STRINGS = {
   },
 };
 
-const lang = (navigator.language || "en").slice(0, 2);
-export const S = STRINGS[lang] || STRINGS.en;
-
-// S.x.y with {name} filled from vars.
-export function t(path, vars = {}) {
-  const s = path.split(".").reduce((o, k) => (o == null ? o : o[k]), S);
-  if (typeof s !== "string") return path;
-  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ""));
-}
+export const { S, t } = translator(STRINGS);

@@ -1,8 +1,44 @@
 // login.js: the phone-then-code login form the faces share (ids #phone-form, #phone,
-// #send-code, #code-form, #code, #verify, #login-msg, #logout). Each page keeps its own words
-// (t, its strings' "login.*" keys) and says what to do once someone has logged in.
+// #send-code, #code-form, #code, #verify, #login-msg, #logout), and the session of a page for
+// one role. Each page keeps its own words (t, its strings' "login.*" keys over the shared
+// ones) and says what to do once someone has logged in.
 
 const $ = (id) => document.getElementById(id);
+
+// The login box's content, put into the page's empty <section id="login"> before its strings
+// are filled in; `hint` adds a hint under the phone number ("login.phoneHint").
+export function buildLogin({ hint = false } = {}) {
+  $("login").innerHTML = `
+    <h2 id="login-h" data-s="login.heading"></h2>
+    <form id="phone-form" novalidate>
+      <label for="phone" data-s="login.phoneLabel"></label>
+      <input id="phone" type="tel" inputmode="tel" autocomplete="tel" required${hint ? ' aria-describedby="phone-hint"' : ""}>
+      ${hint ? '<p id="phone-hint" class="hint" data-s="login.phoneHint"></p>' : ""}
+      <button id="send-code" type="submit" data-s="login.sendCode"></button>
+    </form>
+    <form id="code-form" novalidate hidden>
+      <label for="code" data-s="login.codeLabel"></label>
+      <input id="code" type="text" inputmode="numeric" autocomplete="one-time-code"
+             pattern="[0-9]{6}" maxlength="6" required>
+      <button id="verify" type="submit" data-s="login.verify"></button>
+    </form>
+    <p id="login-msg" class="msg" role="alert"></p>
+  `;
+}
+
+// The page's two states: the login box, or the page itself (#app) with the logout button.
+export function showLoginBox(msg) {
+  $("app").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+  $("login-msg").textContent = msg || "";
+}
+
+export function showAppBox() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("logout").hidden = false;
+}
 
 // The words for a failed login request.
 export function loginError(t, e) {
@@ -91,4 +127,37 @@ export function setupLogin(cm, t, { onUser, onLogout }) {
     onLogout();
     await cm.logout();
   });
+}
+
+// The session of a page for the users of one role: wires the login form (setupLogin) and
+// returns the handler of cm's "session" event. A user of another role is logged out again,
+// told `wrongRole` (a strings key); a user of `role` gets showApp() then onIn(user); the end
+// of the session gets onOut() then the login box, which says why unless the user asked for it.
+// onUser(user) runs after a login of a user of `role`.
+export function setupSession(cm, t, {
+  role, wrongRole, onUser, onIn = () => {}, onOut = () => {},
+  showApp = showAppBox, showLogin = showLoginBox,
+}) {
+  let loggedOutByUser = false;
+  setupLogin(cm, t, {
+    onUser: (user) => { if (user.role === role) onUser(user); },
+    onLogout: () => { loggedOutByUser = true; },
+  });
+  return (user) => {
+    if (user && user.role !== role) {
+      loggedOutByUser = true;
+      cm.logout().then(() => { $("login-msg").textContent = t(wrongRole); });
+      return;
+    }
+    if (user) {
+      loggedOutByUser = false;
+      showApp();
+      onIn(user);
+    } else {
+      onOut();
+      showLogin(loggedOutByUser ? "" : t("sessionEnded"));
+      loggedOutByUser = false;
+      $("phone").focus();
+    }
+  };
 }

@@ -5,8 +5,9 @@
 // network drops (web/common/classment.js reconnects and resumes; this page then subscribes
 // again).
 import { Classment } from "/common/classment.js";
-import { setupLogin } from "/common/login.js";
-import { S, t } from "/parent/strings.js";
+import { buildLogin, setupSession, showAppBox, showLoginBox } from "/common/login.js";
+import { fillStrings } from "/common/text.js";
+import { t } from "/parent/strings.js";
 
 // Same figures as the server's defaults (README: CLASSMENT_STOP_RADIUS_M,
 // CLASSMENT_STOP_APPROACH_S): within the radius the bus is at the stop, and at an ETA below
@@ -38,17 +39,8 @@ const trips = new Map();
 const notified = new Set();   // "trip:stop:kind" already told
 let map = null;
 let stopsLayer = null;
-let loggedOutByUser = false;
 
 // ---- text -------------------------------------------------------------------------------
-
-function fillStrings() {
-  for (const el of document.querySelectorAll("[data-s]")) el.textContent = t(el.dataset.s);
-  for (const el of document.querySelectorAll("[data-s-label]")) {
-    el.setAttribute("aria-label", t(el.dataset.sLabel));
-  }
-  document.title = t("title");
-}
 
 function fmtAge(s) {
   s = Math.max(0, Math.round(s));
@@ -684,59 +676,37 @@ cm.on("report_card.published", (ev) => loadNotices(ev));
 
 // ---- login and session ------------------------------------------------------------------
 
-function showLogin(msg) {
-  $("app").hidden = true;
-  $("logout").hidden = true;
-  $("login").hidden = false;
-  $("login-msg").textContent = msg || "";
-}
-
 function showApp() {
-  $("login").hidden = true;
-  $("app").hidden = false;
-  $("logout").hidden = false;
+  showAppBox();
   map.invalidateSize();
   if (!trips.size) $("trips-msg").textContent = t("loading");
 }
 
+// The trips are loaded by the "ready" handler (resumed session) or right after verify.
 function setupLoginForm() {
-  setupLogin(cm, t, {
-    onUser: (user) => { if (user.role === "parent") { refresh(); loadNotices(); } },
-    onLogout: () => { loggedOutByUser = true; },
+  return setupSession(cm, t, {
+    role: "parent",
+    wrongRole: "login.notParent",
+    onUser: () => { refresh(); loadNotices(); },
+    showApp,
+    onIn: () => $("trips-h").focus(),
+    onOut: clearTrips,
   });
-}
-
-function onSession(user) {
-  if (user && user.role !== "parent") {
-    loggedOutByUser = true;
-    cm.logout().then(() => { $("login-msg").textContent = t("login.notParent"); });
-    return;
-  }
-  if (user) {
-    // The trips are loaded by the "ready" handler (resumed session) or right after verify.
-    loggedOutByUser = false;
-    showApp();
-    $("trips-h").focus();
-  } else {
-    clearTrips();
-    showLogin(loggedOutByUser ? "" : t("sessionEnded"));
-    loggedOutByUser = false;
-    $("phone").focus();
-  }
 }
 
 // ---- start ------------------------------------------------------------------------------
 
 async function main() {
-  fillStrings();
+  buildLogin({ hint: true });
+  fillStrings(t);
   showConn("connecting");
   setupMap();
-  setupLoginForm();
+  const onSession = setupLoginForm();
   setupNotify();
   // A kept session shows the trips at once (positions follow once resumed); no session, the
   // login form.
   if (cm.hasToken()) showApp();
-  else showLogin();
+  else showLoginBox();
   cm.on("session", onSession);
   cm.on("ready", (user) => {
     if (user && user.role === "parent") { refresh(); loadNotices(); }

@@ -1,29 +1,14 @@
 // strings.js: every text the parent page shows, in one object per language. A translation
-// (Hindi: add `hi`) copies `en` and changes the values; {name} marks a value filled in.
+// (Hindi: add `hi`) copies `en` and changes the values; {name} marks a value filled in. The
+// texts the pages share (connection, login box) are in /common/strings.js.
+import { translator } from "/common/text.js";
+
 export const STRINGS = {
   en: {
     title: "Your child's bus",
-    conn: { connecting: "Connecting…", online: "Connected", offline: "Offline: reconnecting…" },
     login: {
-      heading: "Log in",
-      phoneLabel: "Mobile number",
-      phoneHint: "The number the school has for you, e.g. 98765 43210",
-      sendCode: "Send code",
-      sendAgain: "Send the code again",
-      wait: "Send again in {s} s",
-      codeLabel: "6-digit code from the SMS",
-      verify: "Log in",
-      sent: "If this number is registered, a code is on its way by SMS.",
-      badPhone: "That does not look like a mobile number.",
-      badCode: "Enter the 6 digits from the SMS.",
-      wrongCode: "Wrong or expired code. Try again or ask for a new code.",
-      suspended: "Your school's account is not active. Please contact the school.",
-      rateLimited: "Too many tries. Please wait {s} seconds.",
-      offline: "No connection. Check your network and try again.",
-      failed: "Something went wrong. Please try again.",
       notParent: "This page is for parents. Please use the page for your role.",
     },
-    logout: "Log out",
     mapLabel: "Map of your children's bus routes",
     tripsHeading: "Buses",
     noTrips: "No bus is on the road for your children right now. This page updates by itself when one starts.",
@@ -68,7 +53,6 @@ export const STRINGS = {
     notifyOn: "Alerts are on.",
     notifyDenied: "Alerts are blocked in your browser settings.",
     notifyTitle: "School bus",
-    sessionEnded: "You were logged out. Please log in again.",
     yourChild: "Your child",
     attendance: {
       today: "{name} was marked {status} today.",
@@ -90,12 +74,4 @@ export const STRINGS = {
   },
 };
 
-const lang = (navigator.language || "en").slice(0, 2);
-export const S = STRINGS[lang] || STRINGS.en;
-
-// S.x.y with {name} filled from vars.
-export function t(path, vars = {}) {
-  const s = path.split(".").reduce((o, k) => (o == null ? o : o[k]), S);
-  if (typeof s !== "string") return path;
-  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ""));
-}
+export const { S, t } = translator(STRINGS);

@@ -1,33 +1,15 @@
 // strings.js: every text the teacher's page shows, in one object per language. A translation
-// (Hindi: add `hi`) copies `en` and changes the values; {name} marks a value filled in.
+// (Hindi: add `hi`) copies `en` and changes the values; {name} marks a value filled in. The
+// texts the pages share (connection, login box) are in /common/strings.js.
 import { translator } from "/common/text.js";
 
 export const STRINGS = {
   en: {
     title: "Class register",
-    conn: { connecting: "Connecting…", online: "Connected", offline: "Offline: reconnecting…" },
     login: {
-      heading: "Log in",
-      phoneLabel: "Mobile number",
-      phoneHint: "The number the school has for you, e.g. 98765 43210",
-      sendCode: "Send code",
-      sendAgain: "Send the code again",
-      wait: "Send again in {s} s",
-      codeLabel: "6-digit code from the SMS",
-      verify: "Log in",
-      sent: "If this number is registered, a code is on its way by SMS.",
-      badPhone: "That does not look like a mobile number.",
-      badCode: "Enter the 6 digits from the SMS.",
-      wrongCode: "Wrong or expired code. Try again or ask for a new code.",
-      suspended: "Your school's account is not active. Please contact the school.",
-      rateLimited: "Too many tries. Please wait {s} seconds.",
-      offline: "No connection. Check your network and try again.",
-      failed: "Something went wrong. Please try again.",
       notTeacher: "This page is for teachers. Please use the page for your role.",
     },
-    logout: "Log out",
     loading: "Loading…",
-    sessionEnded: "You were logged out. Please log in again.",
     sections: {
       heading: "Your classes",
       none: "You are not assigned to any section this year. Please ask the school office.",

@@ -5,7 +5,7 @@
 // (web/common/classment.js reconnects and resumes; this page then reloads what it shows,
 // keeping marks not yet saved).
 import { Classment } from "/common/classment.js";
-import { setupLogin } from "/common/login.js";
+import { buildLogin, setupSession, showAppBox, showLoginBox } from "/common/login.js";
 import { fillStrings } from "/common/text.js";
 import { t } from "/teacher/strings.js";
 
@@ -17,7 +17,6 @@ let sections = [];          // section.list
 let current = null;         // {id, name, day, rows: [{student, name, roll_no, status, note,
                             //   enrolled, el}]}
 let dirty = false;          // marks changed since the register was loaded or saved
-let loggedOutByUser = false;
 
 function showConn(state) {
   $("conn").textContent = t(`conn.${state}`);
@@ -271,19 +270,6 @@ function load() {
   if (current && !dirty) loadRegister();
 }
 
-function showLogin(msg) {
-  $("app").hidden = true;
-  $("logout").hidden = true;
-  $("login").hidden = false;
-  $("login-msg").textContent = msg || "";
-}
-
-function showApp() {
-  $("login").hidden = true;
-  $("app").hidden = false;
-  $("logout").hidden = false;
-}
-
 // At log-out nothing of the previous user stays on the page (phones are shared).
 function clearApp() {
   sections = [];
@@ -299,36 +285,22 @@ function clearApp() {
   $("calendar-webcal").hidden = true;
 }
 
-function onSession(user) {
-  if (user && user.role !== "teacher") {
-    loggedOutByUser = true;
-    cm.logout().then(() => { $("login-msg").textContent = t("login.notTeacher"); });
-    return;
-  }
-  if (user) {
-    loggedOutByUser = false;
-    showApp();
-    $("sections-h").focus();
-  } else {
-    clearApp();
-    showLogin(loggedOutByUser ? "" : t("sessionEnded"));
-    loggedOutByUser = false;
-    $("phone").focus();
-  }
-}
-
 function main() {
+  buildLogin({ hint: true });
   fillStrings(t);
   showConn("connecting");
-  setupLogin(cm, t, {
-    onUser: (user) => { if (user.role === "teacher") load(); },
-    onLogout: () => { loggedOutByUser = true; },
+  const onSession = setupSession(cm, t, {
+    role: "teacher",
+    wrongRole: "login.notTeacher",
+    onUser: () => load(),
+    onIn: () => $("sections-h").focus(),
+    onOut: clearApp,
   });
   $("save").addEventListener("click", save);
   $("back").addEventListener("click", closeRegister);
   $("calendar-get").addEventListener("click", getCalendarLink);
-  if (cm.hasToken()) showApp();
-  else showLogin();
+  if (cm.hasToken()) showAppBox();
+  else showLoginBox();
   cm.on("session", onSession);
   cm.on("ready", (user) => {
     if (user && user.role === "teacher") load();
