@@ -575,9 +575,17 @@ static void test_a_flood_leaves_every_other_client_its_normal_answers(void **sta
     assert_true(conn_rate > 0 && waiting >= 0 && address > 0 && waited > 0);
     uint64_t refused = run.status1.t.rate_limited + run.status2.t.rate_limited +
                        run.ping.t.rate_limited;
-    assert_int_equal((uint64_t)(conn_rate + waiting + address), refused);
-    assert_int_equal((uint64_t)status_limited,
-                     run.status1.t.rate_limited + run.status2.t.rate_limited);
+    /* Every refusal counted reached its flooder, unless the server closed that flooder as too
+     * slow (it could not read 400,000 answers a second behind a 256 KiB socket buffer on a
+     * busy machine): then the answers queued for it went with it. */
+    uint64_t status_refused = run.status1.t.rate_limited + run.status2.t.rate_limited;
+    if (run.status1.closed || run.status2.closed || run.ping.closed) {
+        assert_true((uint64_t)(conn_rate + waiting + address) >= refused);
+        assert_true((uint64_t)status_limited >= status_refused);
+    } else {
+        assert_int_equal((uint64_t)(conn_rate + waiting + address), refused);
+        assert_int_equal((uint64_t)status_limited, status_refused);
+    }
 
     /* Afterwards the server answers as before. */
     TAUTH_OK(b.c, "student.list", NULL);
@@ -673,12 +681,7 @@ static void test_requests_past_the_share_wait_their_turn(void **state)
     }
     wsclient_free(c);
     TAUTH_OK(b.c, "student.list", NULL);
-    tauth_login_close(&a);
-    tauth_login_close(&b);
-    assert_int_equal(harness_stop(h, 30000), 0);
-    if (valgrind) {
-        assert_true(tfix_leak_free(h));
-    }
+    assert_true(tfix_stop_clean(h, valgrind, &a, &b, NULL));
     tfix_end(h, true, NULL);
 }
 

@@ -702,17 +702,8 @@ static void test_register_and_absentees(void **state)
 static void test_server_stops_cleanly(void **state)
 {
     struct fx *f = *state;
-    tauth_login_close(&f->t1);
-    tauth_login_close(&f->t2);
-    tauth_login_close(&f->p1);
-    tauth_login_close(&f->p1b);
-    tauth_login_close(&f->p2);
-    tauth_login_close(&f->a);
-    tauth_login_close(&f->b);
-    assert_int_equal(harness_stop(f->h, 30000), 0);
-    if (f->valgrind) {
-        assert_true(tfix_leak_free(f->h));
-    }
+    assert_true(tfix_stop_clean(f->h, f->valgrind, &f->t1, &f->t2, &f->p1, &f->p1b, &f->p2,
+                                &f->a, &f->b, NULL));
     f->passed++;
 }
 

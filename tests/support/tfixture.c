@@ -93,6 +93,21 @@ bool tfix_leak_free(const struct harness *h)
     return ok;
 }
 
+bool tfix_stop_clean(struct harness *h, bool valgrind, ...)
+{
+    va_list ap;
+    va_start(ap, valgrind);
+    for (struct tauth_login *l; (l = va_arg(ap, struct tauth_login *));) {
+        tauth_login_close(l);
+    }
+    va_end(ap);
+    if (harness_stop(h, 30000) != 0) {
+        fprintf(stderr, "the server did not stop with status 0\n");
+        return false;
+    }
+    return !valgrind || tfix_leak_free(h);
+}
+
 void tfix_end(struct harness *h, bool passed, ...)
 {
     va_list ap;

@@ -34,6 +34,10 @@ bool tfix_audit_seen(const struct harness *h, int64_t school, const char *op, co
 /* Whether the stopped server's valgrind report (its log) shows no definite leak; false, after
  * printing the report's line, when it does or when the log cannot be read. */
 bool tfix_leak_free(const struct harness *h);
+/* The last test of a group: closes the logins (a NULL-terminated list), stops the server
+ * (SIGTERM, 30 s) and, when it ran under valgrind, reads its report. Whether it stopped with
+ * status 0 and, under valgrind, lost nothing. */
+bool tfix_stop_clean(struct harness *h, bool valgrind, ...);
 /* A group teardown: closes the logins (a NULL-terminated list), marks the harness passed when
  * passed, frees it. */
 void tfix_end(struct harness *h, bool passed, ...);
