@@ -93,13 +93,19 @@ bool tfix_leak_free(const struct harness *h)
     return ok;
 }
 
+/* Closes each login of a NULL-terminated list. */
+static void close_logins(va_list ap)
+{
+    for (struct tauth_login *l; (l = va_arg(ap, struct tauth_login *));) {
+        tauth_login_close(l);
+    }
+}
+
 bool tfix_stop_clean(struct harness *h, bool valgrind, ...)
 {
     va_list ap;
     va_start(ap, valgrind);
-    for (struct tauth_login *l; (l = va_arg(ap, struct tauth_login *));) {
-        tauth_login_close(l);
-    }
+    close_logins(ap);
     va_end(ap);
     if (harness_stop(h, 30000) != 0) {
         fprintf(stderr, "the server did not stop with status 0\n");
@@ -112,9 +118,7 @@ void tfix_end(struct harness *h, bool passed, ...)
 {
     va_list ap;
     va_start(ap, passed);
-    for (struct tauth_login *l; (l = va_arg(ap, struct tauth_login *));) {
-        tauth_login_close(l);
-    }
+    close_logins(ap);
     va_end(ap);
     if (h && passed) {
         harness_passed(h);
