@@ -496,13 +496,10 @@ static void test_frame_announcing_100mb_is_refused_without_buffering(void **stat
     struct wsclient *bystander = open_client(state);
     struct wsclient *c = open_client(state);
     long rss_before_kb = harness_peak_rss_kb(*state);
-    uint64_t announced = 100ull << 20;
-    uint8_t header[14] = { 0x82, 0x80 | 127 };
-    for (int i = 0; i < 8; i++) {
-        header[2 + i] = (uint8_t)(announced >> (56 - 8 * i));
-    }
-    memcpy(header + 10, "\x11\x22\x33\x44", 4);
-    assert_int_equal(wsclient_send_raw(c, header, sizeof header), 0);
+    static const uint8_t mask[4] = { 0x11, 0x22, 0x33, 0x44 };
+    uint8_t header[14];
+    size_t header_len = wsclient_put_header(header, true, WSCLIENT_OP_BINARY, mask, 100ull << 20);
+    assert_int_equal(wsclient_send_raw(c, header, header_len), 0);
     /* Stream up to 24 MiB of the payload. A server that buffers it grows by that much; one
      * that discards it or closes the connection does not. It may also stop reading, which
      * ends the stream with a send timeout. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tests/support/harness.h"
+#include "tests/support/tauth.h"
 #include "tests/support/tclient.h"
 #include "tests/support/tsys.h"
 
@@ -29,27 +30,9 @@ static int setup_many(void **state)
     return harness_setup(state);
 }
 
-/* A metric's value from /metrics (name without labels), or -1 when it does not answer. */
-static double metric(int port, const char *name)
-{
-    int status = 0;
-    char *body = NULL;
-    double v = -1;
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    if (harness_http_get(port, "/metrics", 5000, &status, &body) == 0 && status == 200) {
-        const char *line = strstr(body, key);
-        if (line) {
-            v = strtod(line + strlen(key), NULL);
-        }
-    }
-    free(body);
-    return v;
-}
-
 static double connections_gauge(int port)
 {
-    return metric(port, "classment_connections");
+    return tauth_metric(port, "classment_connections");
 }
 
 static void test_thousand_concurrent_connections_each_get_a_ping_reply(void **state)
@@ -138,7 +121,7 @@ static void test_replies_queued_for_a_client_arrive_intact_and_in_order(void **s
         tmsg_free(m);
     }
     assert_true(tclient_quiet(c, 200));
-    double batched = metric(port, "classment_batched_writes_total");
+    double batched = tauth_metric(port, "classment_batched_writes_total");
     fprintf(stderr, "%d replies; writes carrying several: %g\n", N_BURST, batched);
     assert_true(batched > 0);
     wsclient_free(c);
@@ -179,7 +162,7 @@ static void test_silent_client_is_dropped_and_one_answering_pings_kept(void **st
         assert_int_equal(r, -ETIMEDOUT);
     }
     assert_true(tclient_ping(live, 7));
-    assert_int_equal(metric(port, "classment_heartbeat_drops_total"), 1);
+    assert_int_equal(tauth_metric(port, "classment_heartbeat_drops_total"), 1);
     /* The silent one finds its hello and a ping, then the end of the connection. */
     struct wsclient_msg m;
     int r;

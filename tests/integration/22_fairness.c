@@ -136,19 +136,8 @@ static void raw_free(struct raw *r)
 /* Appends a masked binary frame (zero mask key: the payload goes as it is). */
 static size_t put_frame(uint8_t *out, const uint8_t *payload, size_t len)
 {
-    size_t h = 0;
-    out[h++] = 0x82;
-    if (len < 126) {
-        out[h++] = (uint8_t)(0x80 | len);
-    } else {
-        out[h++] = 0x80 | 126;
-        out[h++] = (uint8_t)(len >> 8);
-        out[h++] = (uint8_t)len;
-    }
-    memset(out + h, 0, 4);
-    h += 4;
-    memcpy(out + h, payload, len);
-    return h + len;
+    static const uint8_t zero_mask[4] = { 0 };
+    return wsclient_put_frame(out, true, WSCLIENT_OP_BINARY, zero_mask, payload, len);
 }
 
 /* {id: id, op: op} in msgpack, into out; returns its length (op shorter than 32 bytes). */

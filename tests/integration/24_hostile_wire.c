@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tests/support/harness.h"
+#include "tests/support/tauth.h"
 #include "tests/support/tcheck.h"
 #include "tests/support/tclient.h"
 #include "tests/support/tmsg.h"
@@ -25,44 +26,7 @@
  * with room for a loaded machine. */
 #define GONE_WITHIN_MS 10000
 
-/* A metric's value from /metrics (name without labels), or -1 when it does not answer. */
-static double metric(int port, const char *name)
-{
-    int status = 0;
-    char *body = NULL;
-    double v = -1;
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    if (harness_http_get(port, "/metrics", 5000, &status, &body) == 0 && status == 200) {
-        const char *line = strstr(body, key);
-        if (line) {
-            v = strtod(line + strlen(key), NULL);
-        }
-    }
-    free(body);
-    return v;
-}
-
-/* Appends one masked client frame (FIN set) carrying payload to out; returns its size. */
-static size_t put_masked_frame(uint8_t *out, int opcode, const uint8_t *payload, size_t len)
-{
-    static const uint8_t mask[4] = { 0x5a, 0xc3, 0x17, 0x88 };
-    size_t h = 0;
-    out[h++] = (uint8_t)(0x80 | opcode);
-    if (len < 126) {
-        out[h++] = (uint8_t)(0x80 | len);
-    } else {
-        out[h++] = 0x80 | 126;
-        out[h++] = (uint8_t)(len >> 8);
-        out[h++] = (uint8_t)len;
-    }
-    memcpy(out + h, mask, 4);
-    h += 4;
-    for (size_t i = 0; i < len; i++) {
-        out[h + i] = payload[i] ^ mask[i & 3];
-    }
-    return h + len;
-}
+static const uint8_t test_mask[4] = { 0x5a, 0xc3, 0x17, 0x88 };
 
 /* A buffer of n masked sys.ping frames, for streaming without a call per frame. */
 static uint8_t *build_pings(size_t n, size_t *total)
@@ -73,7 +37,7 @@ static uint8_t *build_pings(size_t n, size_t *total)
     uint8_t *buf = malloc(n * (len + 6));
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        at += put_masked_frame(buf + at, WSCLIENT_OP_BINARY, ping, len);
+        at += wsclient_put_frame(buf + at, true, WSCLIENT_OP_BINARY, test_mask, ping, len);
     }
     free(ping);
     *total = at;
@@ -91,7 +55,7 @@ static void test_slow_client_that_keeps_talking_is_closed_within_bound(void **st
     struct wsclient *c = wsclient_new(port);
     assert_non_null(bystander);
     assert_non_null(c);
-    assert_int_equal(metric(port, "classment_connections"), 2);
+    assert_int_equal(tauth_metric(port, "classment_connections"), 2);
 
     enum { BATCH = 10000, TOTAL = 250000 };
     size_t batch_len;
@@ -105,10 +69,10 @@ static void test_slow_client_that_keeps_talking_is_closed_within_bound(void **st
             r ? strerror(-r) : "ok");
     /* Judged too slow: the send queue filled. */
     uint64_t deadline = tsys_mono_ms() + 5000;
-    while (metric(port, "classment_slow_closes_total") < 1 && tsys_left_ms(deadline) > 0) {
+    while (tauth_metric(port, "classment_slow_closes_total") < 1 && tsys_left_ms(deadline) > 0) {
         usleep(50 * 1000);
     }
-    assert_true(metric(port, "classment_slow_closes_total") >= 1);
+    assert_true(tauth_metric(port, "classment_slow_closes_total") >= 1);
     uint64_t judged = tsys_mono_ms();
 
     /* One frame a second; the connection must go within the bound all the same. */
@@ -117,7 +81,7 @@ static void test_slow_client_that_keeps_talking_is_closed_within_bound(void **st
     bool gone = false;
     while (!gone && tsys_mono_ms() - judged < GONE_WITHIN_MS) {
         if (wsclient_send_raw(c, one, one_len) != 0 ||
-            metric(port, "classment_connections") == 1) {
+            tauth_metric(port, "classment_connections") == 1) {
             gone = true;
             break;
         }
@@ -129,12 +93,12 @@ static void test_slow_client_that_keeps_talking_is_closed_within_bound(void **st
             gone ? "gone" : "still connected", (unsigned long long)took);
     assert_true(gone);
     deadline = tsys_mono_ms() + 3000;
-    while (metric(port, "classment_connections") != 1 && tsys_left_ms(deadline) > 0) {
+    while (tauth_metric(port, "classment_connections") != 1 && tsys_left_ms(deadline) > 0) {
         usleep(50 * 1000);
     }
-    assert_int_equal(metric(port, "classment_connections"), 1);
+    assert_int_equal(tauth_metric(port, "classment_connections"), 1);
     /* Its close frame could not be written (it never read): dropped at the deadline. */
-    assert_true(metric(port, "classment_close_timeouts_total") >= 1);
+    assert_true(tauth_metric(port, "classment_close_timeouts_total") >= 1);
     assert_true(tclient_ping(bystander, 2));
     wsclient_free(c);
     wsclient_free(bystander);
@@ -149,7 +113,7 @@ static void test_slow_client_that_keeps_talking_is_closed_within_bound(void **st
 static void test_non_reading_client_is_judged_after_little(void **state)
 {
     int port = harness_port(*state);
-    double before = metric(port, "classment_slow_closes_total");
+    long long before = tauth_metric(port, "classment_slow_closes_total");
     struct wsclient *c = wsclient_new(port);
     assert_non_null(c);
     int small = 4096;
@@ -158,7 +122,7 @@ static void test_non_reading_client_is_judged_after_little(void **state)
     size_t batch_len;
     uint8_t *batch = build_pings(BATCH, &batch_len);
     int sent = 0;
-    while (sent < LIMIT && metric(port, "classment_slow_closes_total") <= before) {
+    while (sent < LIMIT && tauth_metric(port, "classment_slow_closes_total") <= before) {
         if (wsclient_send_raw(c, batch, batch_len) != 0) {
             break; /* closed: the metric says why */
         }
@@ -167,11 +131,11 @@ static void test_non_reading_client_is_judged_after_little(void **state)
     }
     free(batch);
     uint64_t deadline = tsys_mono_ms() + 5000;
-    while (metric(port, "classment_slow_closes_total") <= before && tsys_left_ms(deadline) > 0) {
+    while (tauth_metric(port, "classment_slow_closes_total") <= before && tsys_left_ms(deadline) > 0) {
         usleep(50 * 1000);
     }
     fprintf(stderr, "non-reading client judged too slow after %d pings\n", sent);
-    assert_true(metric(port, "classment_slow_closes_total") > before);
+    assert_true(tauth_metric(port, "classment_slow_closes_total") > before);
     assert_true(sent <= JUDGED_WITHIN);
     wsclient_free(c);
     harness_passed(*state);
@@ -187,13 +151,10 @@ static void test_oversize_stream_reads_1009_close_not_a_reset(void **state)
     int port = harness_port(*state);
     struct wsclient *c = tclient_open(port);
     assert_non_null(c);
-    uint64_t announced = 128ull << 20;
-    uint8_t header[14] = { 0x82, 0x80 | 127 };
-    for (int i = 0; i < 8; i++) {
-        header[2 + i] = (uint8_t)(announced >> (56 - 8 * i));
-    }
-    memcpy(header + 10, "\x11\x22\x33\x44", 4);
-    assert_int_equal(wsclient_send_raw(c, header, sizeof header), 0);
+    uint8_t header[14];
+    size_t header_len = wsclient_put_header(header, true, WSCLIENT_OP_BINARY, test_mask,
+                                            128ull << 20);
+    assert_int_equal(wsclient_send_raw(c, header, header_len), 0);
     size_t chunk = 1 << 20, sent = 0;
     uint8_t *junk = calloc(1, chunk);
     int r = 0;

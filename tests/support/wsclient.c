@@ -323,36 +323,49 @@ bool wsclient_has_buffered(const struct wsclient *c)
     return c->in_len > 0;
 }
 
+size_t wsclient_put_header(uint8_t *out, bool fin, int opcode, const uint8_t mask[4],
+                           uint64_t len)
+{
+    size_t h = 2;
+    out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
+    if (len < 126) {
+        out[1] = (uint8_t)(0x80 | len);
+    } else if (len <= 0xffff) {
+        out[1] = 0x80 | 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        h = 4;
+    } else {
+        out[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++) {
+            out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+        }
+        h = 10;
+    }
+    memcpy(out + h, mask, 4);
+    return h + 4;
+}
+
+size_t wsclient_put_frame(uint8_t *out, bool fin, int opcode, const uint8_t mask[4],
+                          const void *data, size_t len)
+{
+    size_t h = wsclient_put_header(out, fin, opcode, mask, len);
+    const uint8_t *src = data;
+    for (size_t i = 0; i < len; i++) {
+        out[h + i] = src[i] ^ mask[i & 3];
+    }
+    return h + len;
+}
+
 int wsclient_send_frame(struct wsclient *c, bool fin, int opcode, const void *data, size_t len)
 {
     uint64_t deadline = tsys_mono_ms() + WSCLIENT_IO_TIMEOUT_MS;
-    size_t hdr_len = 2;
     uint8_t *frame = malloc(14 + len);
-    frame[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
-    if (len < 126) {
-        frame[1] = (uint8_t)(0x80 | len);
-    } else if (len <= 0xffff) {
-        frame[1] = 0x80 | 126;
-        frame[2] = (uint8_t)(len >> 8);
-        frame[3] = (uint8_t)len;
-        hdr_len = 4;
-    } else {
-        frame[1] = 0x80 | 127;
-        for (int i = 0; i < 8; i++) {
-            frame[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-        }
-        hdr_len = 10;
-    }
     uint32_t mask_word = next_random(c);
     uint8_t mask[4];
     memcpy(mask, &mask_word, 4);
-    memcpy(frame + hdr_len, mask, 4);
-    hdr_len += 4;
-    const uint8_t *src = data;
-    for (size_t i = 0; i < len; i++) {
-        frame[hdr_len + i] = src[i] ^ mask[i & 3];
-    }
-    int r = write_all(c->fd, frame, hdr_len + len, deadline);
+    size_t n = wsclient_put_frame(frame, fin, opcode, mask, data, len);
+    int r = write_all(c->fd, frame, n, deadline);
     free(frame);
     return r;
 }

@@ -52,6 +52,15 @@ bool wsclient_has_buffered(const struct wsclient *c);
 /* Sends one complete, masked frame. Returns 0 or a negative errno (-EPIPE, -ETIMEDOUT...). */
 int wsclient_send(struct wsclient *c, int opcode, const void *data, size_t len);
 
+/* Writes a client frame's header announcing len payload bytes (masked with mask) into out (14
+ * bytes at most); returns its length. For tests that stream a payload themselves. */
+size_t wsclient_put_header(uint8_t *out, bool fin, int opcode, const uint8_t mask[4],
+                           uint64_t len);
+/* Writes a whole client frame, payload masked with mask, into out (len + 14 bytes at most);
+ * returns its length. For tests that send many frames in one write. */
+size_t wsclient_put_frame(uint8_t *out, bool fin, int opcode, const uint8_t mask[4],
+                          const void *data, size_t len);
+
 /* Sends one masked frame with the FIN bit as given (opcode WSCLIENT_OP_CONT for the middle
  * and last fragments). Returns 0 or a negative errno. */
 int wsclient_send_frame(struct wsclient *c, bool fin, int opcode, const void *data, size_t len);
